@@ -1,0 +1,517 @@
+//! Configuration: a TOML file layered with `ROKU_BRIDGE__SECTION__KEY` environment variables.
+//!
+//! `config/bridge.toml` is the reference for every key. Loading is two steps: figment turns the
+//! layers into [`Config`] (unknown keys and wrong types fail here, naming the key and the file),
+//! then [`Config::validate`] checks the rules that span keys and builds the pure domain objects
+//! the server runs on. `roku-bridge check-config` runs exactly these two steps.
+
+use std::{collections::BTreeMap, fmt, net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::mapping::{MappingProblem, ProductMap, Rule};
+
+/// Prefix of the environment variables that override the file (`__` separates the levels).
+pub const ENV_PREFIX: &str = "ROKU_BRIDGE__";
+
+/// The smallest HS256 key we accept: a shorter one can be brute-forced offline from any token.
+pub const MIN_SIGNING_KEY_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub provider: ProviderConfig,
+    #[serde(default)]
+    pub session: SessionConfig,
+    #[serde(default)]
+    pub payment: PaymentConfig,
+    #[serde(default)]
+    pub entitlements: EntitlementsConfig,
+    #[serde(default)]
+    pub mapping: MappingConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Budget for every request except the payment routes, which wait for confirmation.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Requests served at once before new ones are shed with 503.
+    pub max_concurrency: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            request_timeout: Duration::from_secs(10),
+            body_limit: 64 * 1024,
+            max_concurrency: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Simulator,
+    Cleeng,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    Sandbox,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    pub environment: Environment,
+    pub publisher_id: Option<String>,
+    pub publisher_token: Option<SecretString>,
+    pub receipt_url: Option<String>,
+    pub core_url: Option<String>,
+    pub mediastore_url: Option<String>,
+    pub push_url: Option<String>,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Sent with registrations; Cleeng requires all three.
+    pub locale: String,
+    pub country: String,
+    pub currency: String,
+    pub simulator: SimulatorConfig,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            kind: ProviderKind::Simulator,
+            environment: Environment::Sandbox,
+            publisher_id: None,
+            publisher_token: None,
+            receipt_url: None,
+            core_url: None,
+            mediastore_url: None,
+            push_url: None,
+            timeout: Duration::from_secs(10),
+            locale: "en_US".into(),
+            country: "US".into(),
+            currency: "USD".into(),
+            simulator: SimulatorConfig::default(),
+        }
+    }
+}
+
+/// Cleeng's hosts per environment (`reference/entitlement-providers.md` §1.1).
+pub struct CleengUrls {
+    pub receipt: String,
+    pub core: String,
+    pub mediastore: String,
+    pub push: String,
+}
+
+impl ProviderConfig {
+    pub fn cleeng_urls(&self) -> CleengUrls {
+        let (receipt, core, mediastore, push) = match self.environment {
+            Environment::Sandbox => (
+                "https://api.sandbox.cleeng.com",
+                "https://api.sandbox.cleeng.com",
+                "https://mediastoreapi-sandbox.cleeng.com",
+                "https://sandbox.cleeng.com",
+            ),
+            Environment::Production => (
+                "https://api.cleeng.com",
+                "https://api.cleeng.com",
+                "https://mediastoreapi.cleeng.com",
+                "https://cleeng.com",
+            ),
+        };
+        let pick = |over: &Option<String>, default: &str| {
+            over.as_deref()
+                .unwrap_or(default)
+                .trim_end_matches('/')
+                .to_string()
+        };
+        CleengUrls {
+            receipt: pick(&self.receipt_url, receipt),
+            core: pick(&self.core_url, core),
+            mediastore: pick(&self.mediastore_url, mediastore),
+            push: pick(&self.push_url, push),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulatorConfig {
+    /// How long after a receipt the simulated provider starts granting access.
+    #[serde(with = "humantime_serde")]
+    pub grant_delay: Duration,
+    /// Offer ids whose receipts the simulator refuses, to try the rejection path.
+    pub reject_offers: Vec<String>,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        Self {
+            grant_delay: Duration::from_secs(2),
+            reject_offers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub signing_key: Option<SecretString>,
+    #[serde(with = "humantime_serde")]
+    pub access_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub refresh_ttl: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            signing_key: None,
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(180 * 24 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentConfig {
+    #[serde(with = "humantime_serde")]
+    pub confirm_timeout: Duration,
+    /// First pause between access polls; it doubles up to `poll_max_interval`.
+    #[serde(with = "humantime_serde")]
+    pub poll_initial_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub poll_max_interval: Duration,
+}
+
+impl Default for PaymentConfig {
+    fn default() -> Self {
+        Self {
+            confirm_timeout: Duration::from_secs(30),
+            poll_initial_interval: Duration::from_millis(250),
+            poll_max_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EntitlementsConfig {
+    #[serde(with = "humantime_serde")]
+    pub granted_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub not_granted_ttl: Duration,
+    /// How long past its TTL an answer may still be served (marked stale) while the provider is down.
+    #[serde(with = "humantime_serde")]
+    pub stale_if_error: Duration,
+    pub max_capacity: u64,
+}
+
+impl Default for EntitlementsConfig {
+    fn default() -> Self {
+        Self {
+            granted_ttl: Duration::from_secs(300),
+            not_granted_ttl: Duration::from_secs(30),
+            stale_if_error: Duration::from_secs(600),
+            max_capacity: 1_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MappingConfig {
+    pub rule: Rule,
+    pub products: BTreeMap<String, String>,
+}
+
+/// Everything wrong with a configuration, each problem naming the key.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub source_name: String,
+    pub problems: Vec<(String, String)>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration in {}", self.source_name)?;
+        for (key, reason) in &self.problems {
+            write!(f, "\n  {key}: {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads `path` and overlays `ROKU_BRIDGE__*` from the process environment.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::figment(path)
+            .merge(Env::prefixed(ENV_PREFIX).split("__"))
+            .extract()
+            .map_err(|e| from_figment(path, e))
+    }
+
+    /// Reads `path` alone, ignoring the environment: for tests and tools that must not inherit it.
+    pub fn load_file_only(path: &Path) -> Result<Self, ConfigError> {
+        Self::figment(path)
+            .extract()
+            .map_err(|e| from_figment(path, e))
+    }
+
+    /// Parses TOML text: the defaults of every omitted key apply.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Figment::from(Toml::string(text))
+            .extract()
+            .map_err(|e| from_figment(Path::new("<inline>"), e))
+    }
+
+    fn figment(path: &Path) -> Figment {
+        Figment::from(Toml::file_exact(path))
+    }
+
+    /// Cross-key rules and the product table. The result is what the server runs on.
+    pub fn validate(&self) -> Result<ProductMap, Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, reason: String| problems.push((key.to_string(), reason));
+
+        if self.provider.kind == ProviderKind::Cleeng {
+            if self
+                .provider
+                .publisher_id
+                .as_deref()
+                .unwrap_or("")
+                .is_empty()
+            {
+                problem(
+                    "provider.publisher_id",
+                    "required when provider.kind is \"cleeng\"".into(),
+                );
+            }
+            if secret_is_empty(&self.provider.publisher_token) {
+                problem(
+                    "provider.publisher_token",
+                    format!(
+                        "required when provider.kind is \"cleeng\" (set {ENV_PREFIX}PROVIDER__PUBLISHER_TOKEN)"
+                    ),
+                );
+            }
+            if self.session.signing_key.is_none() {
+                problem(
+                    "session.signing_key",
+                    format!(
+                        "required with a real provider, or sessions die with every restart (set {ENV_PREFIX}SESSION__SIGNING_KEY)"
+                    ),
+                );
+            }
+            let urls = [
+                ("provider.receipt_url", &self.provider.receipt_url),
+                ("provider.core_url", &self.provider.core_url),
+                ("provider.mediastore_url", &self.provider.mediastore_url),
+                ("provider.push_url", &self.provider.push_url),
+            ];
+            for (key, url) in urls {
+                if let Some(url) = url
+                    && !(url.starts_with("https://") || url.starts_with("http://"))
+                {
+                    problem(key, "must be an http:// or https:// URL".into());
+                }
+            }
+        }
+        if let Some(key) = &self.session.signing_key
+            && key.expose_secret().len() < MIN_SIGNING_KEY_BYTES
+        {
+            problem(
+                "session.signing_key",
+                format!("must be at least {MIN_SIGNING_KEY_BYTES} bytes"),
+            );
+        }
+        if self.session.access_ttl.is_zero() || self.session.refresh_ttl < self.session.access_ttl {
+            problem(
+                "session.refresh_ttl",
+                "access_ttl must be positive and refresh_ttl at least as long".into(),
+            );
+        }
+        if self.payment.confirm_timeout > Duration::from_secs(120) {
+            problem(
+                "payment.confirm_timeout",
+                "at most 120s: a channel cannot hold a request open longer".into(),
+            );
+        }
+        if self.payment.poll_initial_interval.is_zero()
+            || self.payment.poll_max_interval < self.payment.poll_initial_interval
+        {
+            problem(
+                "payment.poll_max_interval",
+                "poll_initial_interval must be positive and poll_max_interval at least as long"
+                    .into(),
+            );
+        }
+        if self.provider.timeout.is_zero() || self.server.request_timeout.is_zero() {
+            problem(
+                "provider.timeout",
+                "timeouts must be positive (provider.timeout, server.request_timeout)".into(),
+            );
+        }
+        if self.server.body_limit < 1024 {
+            problem("server.body_limit", "at least 1024 bytes".into());
+        }
+        if self.server.max_concurrency == 0 {
+            problem("server.max_concurrency", "must be positive".into());
+        }
+        if self.entitlements.max_capacity == 0 {
+            problem("entitlements.max_capacity", "must be positive".into());
+        }
+
+        let map = ProductMap::new(self.mapping.rule, self.mapping.products.clone());
+        match map {
+            Ok(map) if problems.is_empty() => Ok(map),
+            Ok(_) => Err(problems),
+            Err(mapping_problems) => {
+                problems.extend(mapping_problems.into_iter().map(|p: MappingProblem| {
+                    (format!("mapping.products.\"{}\"", p.code), p.reason)
+                }));
+                Err(problems)
+            }
+        }
+    }
+
+    /// Loads and validates; the single entry point of `serve` and `check-config`.
+    pub fn load_validated(path: &Path) -> Result<(Self, ProductMap), ConfigError> {
+        let config = Self::load(path)?;
+        let map = config.validate().map_err(|problems| ConfigError {
+            source_name: path.display().to_string(),
+            problems,
+        })?;
+        Ok((config, map))
+    }
+}
+
+fn secret_is_empty(secret: &Option<SecretString>) -> bool {
+    secret
+        .as_ref()
+        .map(|s| s.expose_secret().is_empty())
+        .unwrap_or(true)
+}
+
+/// figment names the key and the file in its errors; we keep one problem per line. Values are
+/// never echoed by figment's messages for string keys, so a mistyped secret cannot leak here.
+fn from_figment(path: &Path, err: figment::Error) -> ConfigError {
+    let problems = err
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() {
+                "(file)".to_string()
+            } else {
+                e.path.join(".")
+            };
+            let origin = e
+                .metadata
+                .as_ref()
+                .map(|m| m.name.to_string())
+                .unwrap_or_default();
+            let reason = match &e.kind {
+                figment::error::Kind::Message(m) => m.clone(),
+                kind => kind.to_string(),
+            };
+            let reason = if origin.is_empty() {
+                reason
+            } else {
+                format!("{reason} (from {origin})")
+            };
+            (key, reason)
+        })
+        .collect();
+    ConfigError {
+        source_name: path.display().to_string(),
+        problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_simulator_default() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.provider.kind, ProviderKind::Simulator);
+        assert_eq!(c.payment.confirm_timeout, Duration::from_secs(30));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml("[provider]\npublisher_tokn = \"x\"").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("publisher_tokn"), "{text}");
+    }
+
+    #[test]
+    fn cleeng_needs_its_credentials() {
+        let c = Config::from_toml("[provider]\nkind = \"cleeng\"").unwrap();
+        let problems = c.validate().unwrap_err();
+        let keys: Vec<_> = problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(keys.contains(&"provider.publisher_id"));
+        assert!(keys.contains(&"provider.publisher_token"));
+        assert!(keys.contains(&"session.signing_key"));
+    }
+
+    #[test]
+    fn short_signing_key_is_refused_without_echoing_it() {
+        let c = Config::from_toml("[session]\nsigning_key = \"hunter2-short\"").unwrap();
+        let problems = c.validate().unwrap_err();
+        assert_eq!(problems[0].0, "session.signing_key");
+        assert!(!format!("{problems:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_mapping_entry_names_the_code() {
+        let c = Config::from_toml("[mapping.products]\n\"BAD_CODE\" = \"X_US\"").unwrap();
+        let problems = c.validate().unwrap_err();
+        assert_eq!(problems[0].0, "mapping.products.\"BAD_CODE\"");
+    }
+
+    #[test]
+    fn durations_are_humantime() {
+        let c = Config::from_toml("[payment]\nconfirm_timeout = \"1m 5s\"").unwrap();
+        assert_eq!(c.payment.confirm_timeout, Duration::from_secs(65));
+        let err = Config::from_toml("[payment]\nconfirm_timeout = \"soon\"").unwrap_err();
+        assert!(err.to_string().contains("payment.confirm_timeout"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = Config::from_toml(
+            "[provider]\npublisher_token = \"tok-abcdefghijklmnop\"\n[session]\nsigning_key = \"k-abcdefghijklmnopqrstuvwxyz0123456789\"",
+        )
+        .unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("tok-abcdefghijklmnop"));
+        assert!(!debug.contains("k-abcdefghijklmnopqrstuvwxyz0123456789"));
+    }
+}

@@ -1,0 +1,69 @@
+//! `GET /roku/entitlements[/{code}]` (DESIGN.md §2.4), answered from the cache.
+
+use std::time::SystemTime;
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use super::{AppState, epoch_to_rfc3339, error::ApiError, extract::DeviceSession, provider_error};
+use crate::{entitlements::Lookup, mapping::Product};
+
+pub async fn one(
+    State(state): State<AppState>,
+    DeviceSession(session): DeviceSession,
+    Path(code): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let product = state.mapping.resolve(&code).map_err(|_| {
+        ApiError::not_found(
+            "unknown_product",
+            "No provider offer is known for this product code.",
+        )
+    })?;
+    let lookup = state
+        .entitlements
+        .lookup(&session.sub, &product.offer_id)
+        .await
+        .map_err(provider_error)?;
+    Ok(Json(body(&product, &lookup)))
+}
+
+pub async fn all(
+    State(state): State<AppState>,
+    DeviceSession(session): DeviceSession,
+) -> Result<Json<Value>, ApiError> {
+    let products: Vec<Product> = state.mapping.products().collect();
+    let lookups = join_all(
+        products
+            .iter()
+            .map(|p| state.entitlements.lookup(&session.sub, &p.offer_id)),
+    )
+    .await;
+    let mut entitlements = Vec::with_capacity(products.len());
+    for (product, lookup) in products.iter().zip(lookups) {
+        entitlements.push(body(product, &lookup.map_err(provider_error)?));
+    }
+    Ok(Json(json!({ "entitlements": entitlements })))
+}
+
+fn body(product: &Product, lookup: &Lookup) -> Value {
+    let checked = lookup
+        .checked_at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| epoch_to_rfc3339(d.as_secs() as i64));
+    let mut body = json!({
+        "code": product.code,
+        "offerId": product.offer_id,
+        "accessGranted": lookup.access.granted,
+        "expiresAt": lookup.access.expires_at.and_then(epoch_to_rfc3339),
+        "checkedAt": checked,
+    });
+    if lookup.stale {
+        body["stale"] = json!(true);
+    }
+    body
+}

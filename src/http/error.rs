@@ -1,0 +1,116 @@
+//! The one error type of the device- and Roku-facing API, and the one place it becomes the
+//! DESIGN.md §2 body. Handlers return [`ApiError`]; `render_errors` (in the layer stack, where
+//! the request id is known) writes `{"error": {"code", "message", "requestId"}}`.
+
+use std::time::Duration;
+
+use axum::{
+    Json,
+    extract::Request,
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    /// One human sentence. Never a secret, never a raw upstream body.
+    pub message: String,
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    pub fn unavailable(code: &'static str, message: impl Into<String>, after: Duration) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message).with_retry_after(after)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "The bridge failed to handle this request; it has been logged.",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        // The body is written by `render_errors`, which knows the request id.
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Middleware: turns every [`ApiError`] left in a response's extensions into the §2 body with
+/// the request id, and gives framework-made errors (404/405 without a body) the same shape.
+pub async fn render_errors(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mut response = next.run(request).await;
+    let error = match response.extensions_mut().remove::<ApiError>() {
+        Some(e) => e,
+        None if response.status() == StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "This endpoint does not accept that method.",
+        ),
+        None => return response,
+    };
+    let body =
+        json!({"error": {"code": error.code, "message": error.message, "requestId": request_id}});
+    let mut rendered = (error.status, Json(body)).into_response();
+    let headers = rendered.headers_mut();
+    // Keep what the inner layers set (Allow on 405, for instance) apart from the old body's.
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    if let Some(after) = error.retry_after {
+        let secs = after.as_secs().max(1);
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    rendered
+}

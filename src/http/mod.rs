@@ -1,0 +1,194 @@
+//! The device-facing HTTP API: routes, shared state, and the tower layer stack in one place.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    Router,
+    error_handling::HandleErrorLayer,
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    http::{HeaderName, StatusCode, header},
+    middleware,
+    response::IntoResponse,
+    routing::{get, post},
+};
+use tower::{BoxError, ServiceBuilder};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    sensitive_headers::SetSensitiveRequestHeadersLayer,
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
+
+use crate::{
+    config::Config,
+    confirm::Receipts,
+    entitlements::Entitlements,
+    mapping::ProductMap,
+    provider::{Provider, ProviderError},
+    session::Sessions,
+};
+
+pub mod entitlements;
+pub mod error;
+pub mod extract;
+pub mod payment;
+pub mod sessions;
+
+use error::ApiError;
+
+/// Everything a handler may touch. Cheap to clone: all `Arc`s.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub mapping: Arc<ProductMap>,
+    pub provider: Arc<dyn Provider>,
+    pub sessions: Arc<Sessions>,
+    pub entitlements: Arc<Entitlements>,
+    pub receipts: Arc<Receipts>,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    let server = &state.config.server;
+    // Payment routes hold the request open for the confirmation; everything else gets the
+    // short budget.
+    let payment_budget = state.config.payment.confirm_timeout + server.request_timeout;
+    let payment_routes = Router::new()
+        .route("/roku/payment", post(payment::post))
+        .route("/roku/payment/{purchase_id}", get(payment::status))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(handle_timeout))
+                .timeout(payment_budget),
+        );
+    let other_routes = Router::new()
+        .route("/roku/sessions", post(sessions::create))
+        .route("/roku/entitlements", get(entitlements::all))
+        .route("/roku/entitlements/{code}", get(entitlements::one))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(handle_timeout))
+                .timeout(server.request_timeout),
+        );
+
+    Router::new()
+        .merge(payment_routes)
+        .merge(other_routes)
+        .fallback(|| async { ApiError::not_found("not_found", "There is no such endpoint.") })
+        .layer(
+            ServiceBuilder::new()
+                // The id exists before anything else runs, so the span and every error carry it.
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                // Marked before the trace layer sees the headers, so no log line can show a token.
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                ]))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(make_span)
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                // Inside the id layers, so the §2 body can name the request id; outside every
+                // layer that produces errors, so none escapes without the body.
+                .layer(middleware::from_fn(error::render_errors))
+                .layer(CatchPanicLayer::custom(|_| {
+                    ApiError::internal().into_response()
+                }))
+                // Shed load before it queues: past max_concurrency a request gets 503 at once.
+                .layer(HandleErrorLayer::new(handle_overload))
+                .load_shed()
+                .concurrency_limit(server.max_concurrency)
+                .layer(DefaultBodyLimit::max(server.body_limit)),
+        )
+        .with_state(state)
+}
+
+fn make_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or("unmatched");
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id,
+        customer_id = tracing::field::Empty,
+    )
+}
+
+async fn handle_timeout(err: BoxError) -> ApiError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::unavailable(
+            "timeout",
+            "The bridge could not answer in time; try again.",
+            Duration::from_secs(1),
+        )
+    } else {
+        tracing::error!(error = %err, "unexpected middleware error");
+        ApiError::internal()
+    }
+}
+
+async fn handle_overload(err: BoxError) -> ApiError {
+    if err.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::unavailable(
+            "overloaded",
+            "The bridge is at capacity; try again shortly.",
+            Duration::from_secs(1),
+        )
+    } else {
+        tracing::error!(error = %err, "unexpected middleware error");
+        ApiError::internal()
+    }
+}
+
+/// One mapping from provider failures to statuses, shared by every handler.
+pub fn provider_error(err: ProviderError) -> ApiError {
+    match err {
+        ProviderError::Unavailable { retry_after, .. } => ApiError::unavailable(
+            "provider_unavailable",
+            "The subscription provider cannot be reached; try again later.",
+            retry_after.unwrap_or(Duration::from_secs(5)),
+        ),
+        ProviderError::Rejected { code, message, .. } => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "provider_rejected",
+            format!("The provider refused the request: {code} ({message})."),
+        ),
+        ProviderError::WrongCredentials => {
+            ApiError::unauthorized("invalid_credentials", "The email or password is wrong.")
+        }
+        ProviderError::CustomerExists => ApiError::conflict(
+            "customer_exists",
+            "A customer with this email already exists.",
+        ),
+    }
+}
+
+/// RFC 3339 in UTC, the form BrightScript's `roDateTime.FromISO8601String` reads.
+pub fn epoch_to_rfc3339(secs: i64) -> Option<String> {
+    let secs = u64::try_from(secs).ok()?;
+    let at = UNIX_EPOCH.checked_add(Duration::from_secs(secs))?;
+    // humantime formats years up to 9999 only.
+    if at > UNIX_EPOCH + Duration::from_secs(253_402_300_799) {
+        return None;
+    }
+    Some(humantime::format_rfc3339_seconds(at).to_string())
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}

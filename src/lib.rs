@@ -1,0 +1,91 @@
+//! roku-bridge: the server between Roku channels, Roku Pay and a subscription provider.
+//!
+//! [`run`] serves the API on a listener the caller bound, so `main` and the integration tests
+//! (which bind port 0) start the very same server.
+
+use std::{future::Future, sync::Arc};
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+pub mod config;
+pub mod confirm;
+pub mod demo;
+pub mod entitlements;
+pub mod http;
+pub mod mapping;
+pub mod provider;
+pub mod session;
+pub mod telemetry;
+
+use config::Config;
+
+/// Builds the shared state from a configuration, validating it first.
+pub fn build_state(config: Config) -> anyhow::Result<http::AppState> {
+    let mapping = config.validate().map_err(|problems| config::ConfigError {
+        source_name: "configuration".into(),
+        problems,
+    })?;
+    let provider =
+        provider::from_config(&config.provider).context("building the provider client")?;
+    let key = match &config.session.signing_key {
+        Some(key) => key.expose_secret().as_bytes().to_vec(),
+        None => {
+            tracing::warn!(
+                "session.signing_key is not set: using a random key, so sessions end when the process does"
+            );
+            session::Sessions::random_key()
+        }
+    };
+    let sessions =
+        session::Sessions::new(&key, config.session.access_ttl, config.session.refresh_ttl);
+    // Slightly over the provider's own timeout, so the client's error (which says why) wins.
+    let fetch_timeout = config.provider.timeout + std::time::Duration::from_secs(1);
+    let entitlements = Arc::new(entitlements::Entitlements::new(
+        &config.entitlements,
+        provider.clone(),
+        fetch_timeout,
+    ));
+    let receipts = Arc::new(confirm::Receipts::new(
+        provider.clone(),
+        entitlements.clone(),
+        confirm::PollPolicy::from_config(&config.payment),
+    ));
+    Ok(http::AppState {
+        config: Arc::new(config),
+        mapping: Arc::new(mapping),
+        provider,
+        sessions: Arc::new(sessions),
+        entitlements,
+        receipts,
+    })
+}
+
+/// Serves until the process ends. Tests spawn this on a `127.0.0.1:0` listener.
+pub async fn run(config: Config, listener: TcpListener) -> anyhow::Result<()> {
+    run_until(config, listener, std::future::pending()).await
+}
+
+/// Serves until `shutdown` completes, then finishes the requests in flight.
+pub async fn run_until(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = build_state(config)?;
+    let policy = state.receipts.policy();
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        provider = state.provider.name(),
+        products = state.mapping.len(),
+        confirm_timeout = ?policy.timeout,
+        max_polls_per_confirmation = policy.max_polls(),
+        "roku-bridge listening"
+    );
+    let app = http::router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")
+}

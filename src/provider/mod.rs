@@ -1,0 +1,106 @@
+//! The subscription provider behind the bridge: where customers, receipts and entitlements live.
+//!
+//! One trait, one adapter per provider. Adapters translate the provider's wire format and error
+//! conventions into [`ProviderError`], so that the HTTP layer decides statuses in one place.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+
+use crate::config::{ProviderConfig, ProviderKind};
+
+pub mod cleeng;
+pub mod simulator;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub id: String,
+    pub email: String,
+}
+
+pub struct NewCustomer {
+    pub email: String,
+    pub password: SecretString,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+/// The receipt as forwarded: Cleeng's `/roku/payment` body (DESIGN.md §4.1).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptForward {
+    pub customer_email: String,
+    pub offer_id: String,
+    pub order: Order,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    pub amount: f64,
+    pub code: String,
+    pub purchase_id: String,
+    pub qty: u32,
+    pub total: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub granted: bool,
+    /// Epoch seconds. Informational only: grace periods grant access past it.
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider answered and said no (4xx). `code` is its own error code.
+    #[error("provider refused the request ({status} {code}): {message}")]
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("wrong email or password")]
+    WrongCredentials,
+    #[error("a customer with this email already exists")]
+    CustomerExists,
+    /// 5xx, 429, timeout, connection failure, or an answer we could not read: try again later.
+    #[error("provider unavailable: {reason}")]
+    Unavailable {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl ProviderError {
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        Self::Unavailable {
+            reason: reason.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    async fn login(&self, email: &str, password: &SecretString) -> Result<Customer, ProviderError>;
+    async fn register(&self, customer: &NewCustomer) -> Result<Customer, ProviderError>;
+    /// Accepted means queued at the provider for asynchronous validation, not granted.
+    async fn submit_receipt(&self, receipt: &ReceiptForward) -> Result<(), ProviderError>;
+    async fn access(&self, customer_id: &str, offer_id: &str) -> Result<Access, ProviderError>;
+}
+
+pub fn from_config(config: &ProviderConfig) -> anyhow::Result<Arc<dyn Provider>> {
+    Ok(match config.kind {
+        ProviderKind::Simulator => Arc::new(simulator::Simulator::new(&config.simulator)),
+        ProviderKind::Cleeng => Arc::new(cleeng::Cleeng::new(config)?),
+    })
+}
