@@ -16,6 +16,7 @@ pub mod entitlements;
 pub mod http;
 pub mod mapping;
 pub mod provider;
+pub mod roku;
 pub mod session;
 pub mod telemetry;
 

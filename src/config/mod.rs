@@ -285,7 +285,14 @@ impl Config {
 
     /// Parses TOML text: the defaults of every omitted key apply.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        Figment::from(Toml::string(text))
+        Self::from_toml_layers(&[text])
+    }
+
+    /// Several TOML texts, each overriding the keys it sets in the ones before it.
+    pub fn from_toml_layers(layers: &[&str]) -> Result<Self, ConfigError> {
+        layers
+            .iter()
+            .fold(Figment::new(), |f, text| f.merge(Toml::string(text)))
             .extract()
             .map_err(|e| from_figment(Path::new("<inline>"), e))
     }
@@ -411,6 +418,12 @@ impl Config {
     }
 }
 
+fn is_secret_key(key: &str) -> bool {
+    ["token", "key", "password", "secret"]
+        .iter()
+        .any(|word| key.rsplit('.').next().unwrap_or(key).contains(word))
+}
+
 fn secret_is_empty(secret: &Option<SecretString>) -> bool {
     secret
         .as_ref()
@@ -434,9 +447,14 @@ fn from_figment(path: &Path, err: figment::Error) -> ConfigError {
                 .as_ref()
                 .map(|m| m.name.to_string())
                 .unwrap_or_default();
-            let reason = match &e.kind {
-                figment::error::Kind::Message(m) => m.clone(),
-                kind => kind.to_string(),
+            let reason = if is_secret_key(&key) {
+                // Type errors quote the value; for a secret that would print it.
+                "invalid value (not shown: this key holds a secret); expected a string".to_string()
+            } else {
+                match &e.kind {
+                    figment::error::Kind::Message(m) => m.clone(),
+                    kind => kind.to_string(),
+                }
             };
             let reason = if origin.is_empty() {
                 reason
@@ -494,6 +512,15 @@ mod tests {
         let c = Config::from_toml("[mapping.products]\n\"BAD_CODE\" = \"X_US\"").unwrap();
         let problems = c.validate().unwrap_err();
         assert_eq!(problems[0].0, "mapping.products.\"BAD_CODE\"");
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_not_echoed() {
+        let err =
+            Config::from_toml("[provider]\npublisher_token = 918273645546372819").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("provider.publisher_token"), "{text}");
+        assert!(!text.contains("918273645546372819"), "{text}");
     }
 
     #[test]

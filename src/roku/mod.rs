@@ -1,0 +1,1 @@
+//! Roku's side: Roku Pay web services, push notification events, WCF dates.

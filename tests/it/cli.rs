@@ -1,0 +1,182 @@
+//! The binary as an operator runs it: check-config, serve, demo.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_roku-bridge");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn bridge() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(ROOT);
+    // The developer's own environment must not leak into these runs.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ROKU_BRIDGE") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+#[test]
+fn shipped_configs_pass_check_config() {
+    let out = bridge().args(["check-config"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("config/bridge.toml: ok"));
+
+    let token = "tok-check-config-never-printed-0123456789";
+    let key = "key-check-config-never-printed-0123456789";
+    let out = bridge()
+        .args(["check-config", "config/cleeng.example.toml"])
+        .env("ROKU_BRIDGE__PROVIDER__PUBLISHER_TOKEN", token)
+        .env("ROKU_BRIDGE__SESSION__SIGNING_KEY", key)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(!all.contains(token) && !all.contains(key), "{all}");
+}
+
+#[test]
+fn a_bad_file_fails_naming_the_file_the_key_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    for (text, key, reason) in [
+        (
+            "[provider]\npublisher_tokn = \"x\"\n",
+            "publisher_tokn",
+            "unknown field",
+        ),
+        (
+            "[payment]\nconfirm_timeout = \"soon\"\n",
+            "payment.confirm_timeout",
+            "expected a duration",
+        ),
+        (
+            "[server]\nlisten = \"nowhere\"\n",
+            "server.listen",
+            "socket address",
+        ),
+        (
+            "[provider]\nkind = \"magic\"\n",
+            "provider.kind",
+            "unknown variant",
+        ),
+        ("[payment\n", "(file)", "TOML"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let out = bridge().arg("check-config").arg(&file).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("bad.toml"), "{err}");
+        assert!(err.contains(key), "{key}: {err}");
+        assert!(err.contains(reason), "{reason}: {err}");
+    }
+
+    std::fs::write(&file, "[mapping.products]\n\"gold_plan\" = \"S1_US\"\n").unwrap();
+    let out = bridge().arg("check-config").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mapping.products.\"gold_plan\""), "{err}");
+
+    // A too-short secret from the environment is refused without being echoed.
+    let out = bridge()
+        .args(["check-config"])
+        .env("ROKU_BRIDGE__SESSION__SIGNING_KEY", "hunter2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("session.signing_key") && !err.contains("hunter2"),
+        "{err}"
+    );
+
+    let out = bridge()
+        .args(["serve", "--config", "does/not/exist.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does/not/exist.toml"));
+}
+
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `roku-bridge serve` on the shipped default config, on a free port; returns its address.
+fn serve_default() -> (Served, String) {
+    let mut child = bridge()
+        .arg("serve")
+        .env("ROKU_BRIDGE__SERVER__LISTEN", "127.0.0.1:0")
+        .env("ROKU_BRIDGE__PROVIDER__SIMULATOR__GRANT_DELAY", "300ms")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["message"] == "roku-bridge listening"
+            {
+                let _ = tx.send(v["addr"].as_str().unwrap().to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the bridge announced its address");
+    (Served(child), addr)
+}
+
+#[test]
+fn demo_walks_the_purchase_path_against_the_default_config() {
+    assert!(Path::new(ROOT).join("config/bridge.toml").exists());
+    let (_served, addr) = serve_default();
+    let out = bridge()
+        .args(["demo", "--url", &format!("http://{addr}")])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("← 202"), "{stdout}");
+    assert!(stdout.contains("\"status\":\"granted\""), "{stdout}");
+    assert!(stdout.contains("demo complete"), "{stdout}");
+    assert!(!stdout.contains("eyJ"), "no token is printed: {stdout}");
+}
+
+#[test]
+fn demo_fails_clearly_when_no_bridge_runs() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = bridge()
+        .args(["demo", "--url", &format!("http://{closed}")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the bridge"));
+}

@@ -1,0 +1,207 @@
+//! `spawn_app`: the real server on `127.0.0.1:0`, a wiremock Cleeng, and a client that speaks
+//! to it like a channel would.
+
+use std::{
+    io::Write,
+    net::SocketAddr,
+    sync::{Arc, LazyLock, Mutex},
+};
+
+use reqwest::{Method, StatusCode};
+use roku_bridge::config::Config;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{method, path},
+};
+
+pub const PUBLISHER_TOKEN: &str = "pt-7f3a9c1e5b2d8a4f6e0c9b7d3a1f5e8c2b6d4a0f9e7c3b1d";
+pub const SIGNING_KEY: &str = "sk-test-0123456789abcdef0123456789abcdef";
+pub const PUBLISHER_ID: &str = "123456789";
+
+/// Everything the bridge logged, from every test in this binary, at the most verbose level.
+pub static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(|| {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            "trace,hyper_util=debug,hyper=debug,h2=info,wiremock=warn,tokio=info,runtime=info",
+        )
+        .with_writer(move || LogWriter(writer.clone()))
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+    buffer
+});
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub cleeng: MockServer,
+}
+
+/// Short budgets so the confirmation paths finish in a test's time.
+const FAST_PAYMENT: &str = r#"
+[payment]
+confirm_timeout = "1500ms"
+poll_initial_interval = "50ms"
+poll_max_interval = "200ms"
+"#;
+
+impl TestApp {
+    /// The bridge on a wiremock Cleeng. `extra` is TOML merged over the test defaults.
+    pub async fn cleeng(extra: &str) -> Self {
+        let cleeng = MockServer::start().await;
+        let base = cleeng.uri();
+        let toml = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+[provider]
+kind = "cleeng"
+publisher_id = "{PUBLISHER_ID}"
+publisher_token = "{PUBLISHER_TOKEN}"
+receipt_url = "{base}"
+core_url = "{base}"
+mediastore_url = "{base}"
+push_url = "{base}"
+timeout = "2s"
+[session]
+signing_key = "{SIGNING_KEY}"
+"#
+        );
+        Self::start(&[&toml, FAST_PAYMENT, extra], cleeng).await
+    }
+
+    /// The bridge on the built-in simulator.
+    pub async fn simulator(extra: &str) -> Self {
+        let cleeng = MockServer::start().await;
+        let toml = format!("[session]\nsigning_key = \"{SIGNING_KEY}\"\n");
+        Self::start(&[&toml, FAST_PAYMENT, extra], cleeng).await
+    }
+
+    async fn start(layers: &[&str], cleeng: MockServer) -> Self {
+        LazyLock::force(&LOGS);
+        let config =
+            Config::from_toml_layers(layers).unwrap_or_else(|e| panic!("test config: {e}"));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            if let Err(e) = roku_bridge::run(config, listener).await {
+                panic!("bridge stopped: {e:#}");
+            }
+        });
+        TestApp {
+            addr,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
+            cleeng,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("bridge reachable");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, value)
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let (s, _, v) = self.call(Method::POST, path, token, Some(body)).await;
+        (s, v)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let (s, _, v) = self.call(Method::GET, path, Some(token), None).await;
+        (s, v)
+    }
+
+    /// Mounts Cleeng's registration for `customer_id` and signs up; returns the access token.
+    pub async fn signed_in(&self, email: &str, customer_id: &str) -> String {
+        Mock::given(method("POST"))
+            .and(path("/customers"))
+            .and(wiremock::matchers::body_partial_json(json!({"email": email})))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "responseData": {"customerId": customer_id, "jwt": "cleeng-jwt", "refreshToken": "cleeng-rt"},
+                "errors": []
+            })))
+            .mount(&self.cleeng)
+            .await;
+        let (status, body) = self
+            .post(
+                "/roku/sessions",
+                None,
+                json!({"email": email, "password": "correct horse battery", "register": true}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["accessToken"].as_str().unwrap().to_string()
+    }
+
+    /// Signs up on the simulator; returns the access token.
+    pub async fn simulator_customer(&self, email: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/roku/sessions",
+                None,
+                json!({"email": email, "password": "correct horse battery", "register": true}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["accessToken"].as_str().unwrap().to_string()
+    }
+
+    /// Requests Cleeng received on `path_prefix`.
+    pub async fn cleeng_requests(&self, path_prefix: &str) -> Vec<wiremock::Request> {
+        self.cleeng
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.url.path().starts_with(path_prefix))
+            .collect()
+    }
+}
+
+pub fn order(purchase_id: &str, code: &str) -> Value {
+    json!({"order": {"purchaseId": purchase_id, "code": code, "amount": 4.99, "total": 5.39, "qty": 1},
+           "ipAddress": "203.0.113.7"})
+}

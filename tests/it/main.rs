@@ -1,0 +1,10 @@
+//! One integration binary (svix's layout): every test starts the real bridge on port 0 and
+//! talks HTTP to it; Cleeng is a wiremock server speaking DESIGN.md §4.1.
+
+mod cli;
+mod entitlements;
+mod errors;
+mod helpers;
+mod payment;
+mod secrets;
+mod sessions;
