@@ -16,8 +16,10 @@ pub mod entitlements;
 pub mod http;
 pub mod mapping;
 pub mod provider;
+pub mod relay;
 pub mod roku;
 pub mod session;
+pub mod store;
 pub mod telemetry;
 
 use config::Config;

@@ -19,6 +19,9 @@ use crate::mapping::{MappingProblem, ProductMap, Rule};
 /// Prefix of the environment variables that override the file (`__` separates the levels).
 pub const ENV_PREFIX: &str = "ROKU_BRIDGE__";
 
+/// The outbox target name of the provider's own push URL.
+pub const PROVIDER_TARGET: &str = "provider";
+
 /// The smallest HS256 key we accept: a shorter one can be brute-forced offline from any token.
 pub const MIN_SIGNING_KEY_BYTES: usize = 32;
 
@@ -37,6 +40,115 @@ pub struct Config {
     pub entitlements: EntitlementsConfig,
     #[serde(default)]
     pub mapping: MappingConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub roku: RokuConfig,
+    #[serde(default)]
+    pub relay: RelayConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://path` (created on first run) or `postgres://user@host/db`.
+    pub url: SecretString,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("sqlite://data/bridge.db"),
+        }
+    }
+}
+
+/// The public Roku key set for push signatures (DESIGN.md §3.1).
+pub const ROKU_JWKS_URL: &str = "https://assets.cs.roku.com/keys/partner-jwks.json";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RokuConfig {
+    /// Roku Pay web services API key. It sits in URL paths: never logged.
+    pub api_key: Option<SecretString>,
+    pub api_url: String,
+    /// Configurable only so tests can serve their own keys.
+    pub jwks_url: String,
+    /// Check every posted receipt with validate-transaction (when `api_key` is set).
+    pub validate_receipts: bool,
+    /// An unknown `kid` refetches the key set at most this often.
+    #[serde(with = "humantime_serde")]
+    pub jwks_refetch_interval: Duration,
+    /// Clock skew tolerated on a push's `nbf`/`exp`.
+    #[serde(with = "humantime_serde")]
+    pub push_leeway: Duration,
+    /// Roku's documented limit for web-service calls per API key.
+    pub requests_per_second: u32,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for RokuConfig {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            api_url: "https://apipub.roku.com".into(),
+            jwks_url: ROKU_JWKS_URL.into(),
+            validate_receipts: true,
+            jwks_refetch_interval: Duration::from_secs(60),
+            push_leeway: Duration::from_secs(60),
+            requests_per_second: 20,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    /// Relay pushes to the provider's own push URL (Roku allows only one push URL).
+    pub provider: bool,
+    pub targets: Vec<RelayTarget>,
+    /// Past this since the first attempt, a delivery goes to the dead letters (Roku's own 72 h).
+    #[serde(with = "humantime_serde")]
+    pub give_up_after: Duration,
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// How long a worker holds a claimed item before another may take it over.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// How often an idle worker looks for due items (new pushes wake it at once).
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Deliveries in flight at once per worker.
+    pub concurrency: usize,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            provider: true,
+            targets: Vec::new(),
+            give_up_after: Duration::from_secs(72 * 3600),
+            initial_backoff: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(3600),
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            concurrency: 16,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayTarget {
+    pub name: String,
+    pub url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -383,6 +495,51 @@ impl Config {
                 "provider.timeout",
                 "timeouts must be positive (provider.timeout, server.request_timeout)".into(),
             );
+        }
+        let store_url = self.store.url.expose_secret();
+        if !(store_url.starts_with("sqlite://")
+            || store_url.starts_with("postgres://")
+            || store_url.starts_with("postgresql://"))
+        {
+            problem(
+                "store.url",
+                "must start with sqlite:// or postgres://".into(),
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, t) in self.relay.targets.iter().enumerate() {
+            let key = format!("relay.targets[{i}]");
+            if t.name.is_empty() || t.name == PROVIDER_TARGET || !names.insert(t.name.clone()) {
+                problem(
+                    &key,
+                    format!("name must be unique, non-empty and not \"{PROVIDER_TARGET}\""),
+                );
+            }
+            if !(t.url.starts_with("https://") || t.url.starts_with("http://")) {
+                problem(&key, "url must be an http:// or https:// URL".into());
+            }
+        }
+        if self.relay.lease < Duration::from_secs(1) || self.relay.concurrency == 0 {
+            problem(
+                "relay.lease",
+                "lease at least 1s and concurrency positive".into(),
+            );
+        }
+        if self.relay.initial_backoff.is_zero()
+            || self.relay.max_backoff < self.relay.initial_backoff
+        {
+            problem(
+                "relay.max_backoff",
+                "initial_backoff positive and max_backoff at least as long".into(),
+            );
+        }
+        if self.roku.requests_per_second == 0 {
+            problem("roku.requests_per_second", "must be positive".into());
+        }
+        if let Some(key) = &self.roku.api_key
+            && (key.expose_secret().is_empty() || key.expose_secret().contains(['/', '?', '#']))
+        {
+            problem("roku.api_key", "must be non-empty and URL-path safe".into());
         }
         if self.server.body_limit < 1024 {
             problem("server.body_limit", "at least 1024 bytes".into());

@@ -27,7 +27,7 @@ pub struct NewCustomer {
 }
 
 /// The receipt as forwarded: Cleeng's `/roku/payment` body (DESIGN.md §4.1).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReceiptForward {
     pub customer_email: String,

@@ -1,6 +1,7 @@
 //! One integration binary (svix's layout): every test starts the real bridge on port 0 and
 //! talks HTTP to it; Cleeng is a wiremock server speaking DESIGN.md §4.1.
 
+mod backend;
 mod cli;
 mod entitlements;
 mod errors;
@@ -8,3 +9,4 @@ mod helpers;
 mod payment;
 mod secrets;
 mod sessions;
+mod store;

@@ -1,0 +1,356 @@
+//! The outbox worker: delivers each stored push to every relay target, and each receipt that
+//! could not reach the provider when it was posted, until it is delivered or its window ends.
+//!
+//! Claims are leases in the store (see `store::outbox`), so a worker that dies mid-delivery
+//! loses nothing: its items come back when the lease runs out, and several workers (replicas on
+//! one PostgreSQL) never hold one item at once. A target that answered may still see an item
+//! twice if the worker died between its answer and our bookkeeping; targets dedupe on the
+//! message key, as Roku's own replays already require.
+
+use std::{sync::Arc, time::Duration};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures_util::future::join_all;
+use reqwest::{StatusCode, header};
+use tokio::sync::Notify;
+
+use crate::{
+    config::{Config, PROVIDER_TARGET, ProviderKind, RelayConfig},
+    provider::{Provider, ProviderError, ReceiptForward},
+    store::{OutboxItem, Store, StoreError, now_ms},
+};
+
+pub const KIND_PUSH: &str = "push";
+pub const KIND_RECEIPT: &str = "receipt";
+
+/// What one attempt came to.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Delivered,
+    Retry {
+        after: Option<Duration>,
+        error: String,
+    },
+    /// Retrying cannot help (the target refused the content, or is no longer configured).
+    Dead {
+        error: String,
+    },
+}
+
+pub struct Relay {
+    store: Store,
+    provider: Arc<dyn Provider>,
+    http: reqwest::Client,
+    /// Push targets by name: the provider's push URL first, then the configured ones.
+    push_targets: Vec<(String, String)>,
+    config: RelayConfig,
+    worker_id: String,
+    wake: Notify,
+}
+
+impl Relay {
+    pub fn new(config: &Config, store: Store, provider: Arc<dyn Provider>) -> anyhow::Result<Self> {
+        let mut push_targets = Vec::new();
+        if config.relay.provider && config.provider.kind == ProviderKind::Cleeng {
+            let urls = config.provider.cleeng_urls();
+            let publisher = config.provider.publisher_id.clone().unwrap_or_default();
+            push_targets.push((
+                PROVIDER_TARGET.to_string(),
+                format!("{}/roku/push-notification/{publisher}", urls.push),
+            ));
+        }
+        for t in &config.relay.targets {
+            push_targets.push((t.name.clone(), t.url.clone()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.relay.timeout)
+            // Roku does not follow redirects to us; we do not follow them for it either.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("roku-bridge/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            store,
+            provider,
+            http,
+            push_targets,
+            config: config.relay.clone(),
+            worker_id: format!("relay-{}", uuid::Uuid::new_v4().simple()),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Names of the targets every push is relayed to.
+    pub fn push_target_names(&self) -> Vec<String> {
+        self.push_targets.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    /// Something was enqueued: look now rather than at the next poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs until `shutdown` resolves, then hands its leases back.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        let (max, window) = self.worst_case();
+        tracing::info!(
+            worker = %self.worker_id,
+            targets = ?self.push_target_names(),
+            max_attempts = max,
+            give_up_after = ?window,
+            "relay started"
+        );
+        tokio::pin!(shutdown);
+        loop {
+            let worked = tokio::select! {
+                _ = &mut shutdown => break,
+                n = self.drain_once() => n,
+            };
+            match worked {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "relay could not read the outbox"),
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+        }
+        match self.store.release_leases(&self.worker_id).await {
+            Ok(n) => tracing::info!(released = n, "relay stopped"),
+            Err(e) => tracing::warn!(error = %e, "relay stopped without releasing its leases"),
+        }
+    }
+
+    /// Claims one batch of due items and attempts each; returns how many were claimed.
+    pub async fn drain_once(&self) -> Result<usize, StoreError> {
+        let lease = self.config.lease.as_millis() as i64;
+        let items = self
+            .store
+            .claim_due(&self.worker_id, lease, self.config.concurrency as i64)
+            .await?;
+        let n = items.len();
+        // A batch never holds two items of one (target, customer): claim_due hands out only
+        // the oldest of each, so running them side by side keeps per-customer order.
+        join_all(items.into_iter().map(|item| self.attempt(item))).await;
+        Ok(n)
+    }
+
+    async fn attempt(&self, item: OutboxItem) {
+        let outcome = match item.kind.as_str() {
+            KIND_PUSH => self.deliver_push(&item).await,
+            KIND_RECEIPT => self.deliver_receipt(&item).await,
+            other => Outcome::Dead {
+                error: format!("unknown delivery kind {other}"),
+            },
+        };
+        let settled = match outcome {
+            Outcome::Delivered => {
+                tracing::info!(
+                    id = item.id,
+                    target = item.target,
+                    kind = item.kind,
+                    "delivered"
+                );
+                self.store.mark_delivered(item.id, &self.worker_id).await
+            }
+            Outcome::Retry { after, error } => {
+                let delay = self.delay(item.attempts, after);
+                let next = now_ms() + delay.as_millis() as i64;
+                let dead =
+                    next - item.window_started_at > self.config.give_up_after.as_millis() as i64;
+                if dead {
+                    tracing::error!(
+                        id = item.id,
+                        target = item.target,
+                        error,
+                        "delivery window over: dead letter"
+                    );
+                } else {
+                    tracing::warn!(id = item.id, target = item.target, error, retry_in = ?delay, "delivery failed");
+                }
+                self.store
+                    .mark_failed(item.id, &self.worker_id, next, &error, dead)
+                    .await
+            }
+            Outcome::Dead { error } => {
+                tracing::error!(
+                    id = item.id,
+                    target = item.target,
+                    error,
+                    "delivery refused: dead letter"
+                );
+                self.store
+                    .mark_failed(item.id, &self.worker_id, now_ms(), &error, true)
+                    .await
+            }
+        };
+        match settled {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(id = item.id, "lease lost before the outcome was recorded"),
+            Err(e) => {
+                tracing::warn!(id = item.id, error = %e, "outcome not recorded; the lease will expire")
+            }
+        }
+    }
+
+    async fn deliver_push(&self, item: &OutboxItem) -> Outcome {
+        let Some((_, url)) = self.push_targets.iter().find(|(n, _)| *n == item.target) else {
+            return Outcome::Dead {
+                error: format!("target {} is no longer configured", item.target),
+            };
+        };
+        let sent = self
+            .http
+            .post(url)
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(item.payload.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(resp) => classify(resp.status(), retry_after(resp.headers())),
+            Err(e) => Outcome::Retry {
+                after: None,
+                error: if e.is_timeout() {
+                    "timed out".into()
+                } else if e.is_connect() {
+                    "connection failed".into()
+                } else {
+                    "request failed".into()
+                },
+            },
+        }
+    }
+
+    async fn deliver_receipt(&self, item: &OutboxItem) -> Outcome {
+        let forward: ReceiptForward = match serde_json::from_str(&item.payload) {
+            Ok(f) => f,
+            Err(e) => {
+                return Outcome::Dead {
+                    error: format!("unreadable receipt: {e}"),
+                };
+            }
+        };
+        let purchase_id = &forward.order.purchase_id;
+        match self.provider.submit_receipt(&forward).await {
+            Ok(()) => match self
+                .store
+                .set_receipt_state(purchase_id, "forwarded", None)
+                .await
+            {
+                Ok(()) => Outcome::Delivered,
+                Err(e) => Outcome::Retry {
+                    after: None,
+                    error: format!("forwarded, but not recorded: {e}"),
+                },
+            },
+            Err(ProviderError::Unavailable {
+                reason,
+                retry_after,
+            }) => Outcome::Retry {
+                after: retry_after,
+                error: reason,
+            },
+            Err(ProviderError::Rejected { code, message, .. }) => {
+                let outcome = serde_json::json!({"code": code, "message": message}).to_string();
+                let _ = self
+                    .store
+                    .set_receipt_state(purchase_id, "rejected", Some(&outcome))
+                    .await;
+                Outcome::Dead {
+                    error: format!("provider rejected the receipt: {code}"),
+                }
+            }
+            Err(other) => Outcome::Dead {
+                error: other.to_string(),
+            },
+        }
+    }
+
+    /// Exponential with jitter from the attempt count; a `Retry-After` can only postpone.
+    fn delay(&self, attempts: i64, retry_after: Option<Duration>) -> Duration {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.config.initial_backoff)
+            .with_max_delay(self.config.max_backoff)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+            .build()
+            .nth(attempts.clamp(0, 64) as usize)
+            .unwrap_or(self.config.max_backoff);
+        match retry_after {
+            Some(hint) => backoff.max(hint.min(self.config.max_backoff)),
+            None => backoff,
+        }
+    }
+
+    /// Attempts and time before an item that always fails is dead-lettered (without jitter).
+    pub fn worst_case(&self) -> (u32, Duration) {
+        let (mut attempts, mut elapsed, mut delay) =
+            (1, Duration::ZERO, self.config.initial_backoff);
+        while elapsed + delay <= self.config.give_up_after {
+            elapsed += delay;
+            attempts += 1;
+            delay = (delay * 2).min(self.config.max_backoff);
+        }
+        (attempts, self.config.give_up_after)
+    }
+}
+
+fn classify(status: StatusCode, retry_after: Option<Duration>) -> Outcome {
+    if status.is_success() {
+        Outcome::Delivered
+    } else if status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+    {
+        Outcome::Retry {
+            after: retry_after,
+            error: format!("HTTP {}", status.as_u16()),
+        }
+    } else {
+        // A 4xx says the content or the URL is wrong; the same bytes will fail the same way.
+        // It waits in the dead letters for the operator to fix the target and redrive.
+        Outcome::Dead {
+            error: format!("HTTP {}", status.as_u16()),
+        }
+    }
+}
+
+fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_sort_into_retry_and_dead() {
+        assert_eq!(classify(StatusCode::OK, None), Outcome::Delivered);
+        assert_eq!(classify(StatusCode::NO_CONTENT, None), Outcome::Delivered);
+        assert!(matches!(
+            classify(StatusCode::BAD_GATEWAY, None),
+            Outcome::Retry { .. }
+        ));
+        assert!(matches!(
+            classify(StatusCode::TOO_MANY_REQUESTS, Some(Duration::from_secs(9))),
+            Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(9)
+        ));
+        assert!(matches!(
+            classify(StatusCode::NOT_FOUND, None),
+            Outcome::Dead { .. }
+        ));
+        assert!(matches!(
+            classify(StatusCode::MOVED_PERMANENTLY, None),
+            Outcome::Dead { .. }
+        ));
+    }
+}

@@ -1,0 +1,328 @@
+//! The store's promises, on SQLite and PostgreSQL alike.
+
+use std::{collections::HashSet, time::Duration};
+
+use roku_bridge::store::{NewDelivery, NewPush, OutboxStatus, Subscription};
+
+use crate::{
+    backend::{Backend, fresh_store},
+    on_both_backends,
+};
+
+fn push(key: &str, rcid: &str) -> NewPush {
+    NewPush {
+        message_key: key.into(),
+        message_type: "roku.rpay.push".into(),
+        transaction_type: Some("Sale".into()),
+        transaction_id: Some(format!("tx-{key}")),
+        roku_customer_id: Some(rcid.into()),
+        product_code: Some("S1-US".into()),
+        raw_jws: format!("jws.{key}.sig"),
+        event_json: Some("{}".into()),
+    }
+}
+
+fn delivery(target: &str, key: &str, customer: &str) -> NewDelivery {
+    NewDelivery {
+        target: target.into(),
+        kind: "push",
+        payload: format!("jws.{key}.sig"),
+        dedupe_key: key.into(),
+        ordering_key: Some(customer.into()),
+    }
+}
+
+async fn receipts_are_first_come(backend: Backend) {
+    let (store, _g) = fresh_store(backend).await;
+    let first = store.claim_receipt("p1", "ann", "{\"a\":1}").await.unwrap();
+    assert_eq!(first.customer_id, "ann");
+    let second = store.claim_receipt("p1", "bob", "{\"b\":2}").await.unwrap();
+    assert_eq!(second.customer_id, "ann", "the first claim holds");
+    assert_eq!(second.forward_json, "{\"a\":1}");
+    store
+        .set_receipt_state("p1", "granted", Some("{}"))
+        .await
+        .unwrap();
+    assert_eq!(store.receipt("p1").await.unwrap().unwrap().state, "granted");
+    assert!(store.receipt("nope").await.unwrap().is_none());
+}
+on_both_backends!(receipts_are_first_come_on, receipts_are_first_come);
+
+async fn a_push_is_stored_once_with_its_deliveries(backend: Backend) {
+    let (store, _g) = fresh_store(backend).await;
+    let d = [
+        delivery("provider", "k1", "rc1"),
+        delivery("publisher", "k1", "rc1"),
+    ];
+    assert!(
+        store
+            .record_push(&push("k1", "rc1"), &d)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .record_push(&push("k1", "rc1"), &d)
+            .await
+            .unwrap()
+            .is_none(),
+        "duplicate key"
+    );
+    assert_eq!(store.push_count().await.unwrap(), 1);
+    assert_eq!(store.outbox_depth().await.unwrap(), (2, 0));
+    let pending = store.pushes_without_effects(10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    store.mark_effects_applied(pending[0].id).await.unwrap();
+    assert!(store.pushes_without_effects(10).await.unwrap().is_empty());
+}
+on_both_backends!(
+    a_push_is_stored_once_on,
+    a_push_is_stored_once_with_its_deliveries
+);
+
+async fn claims_are_leased_and_ordered_per_customer(backend: Backend) {
+    let (store, _g) = fresh_store(backend).await;
+    for (key, customer) in [("a1", "A"), ("b1", "B"), ("a2", "A")] {
+        store
+            .enqueue(&delivery("provider", key, customer))
+            .await
+            .unwrap();
+    }
+    let first = store.claim_due("w1", 60_000, 10).await.unwrap();
+    let keys: Vec<_> = first.iter().map(|i| i.dedupe_key.as_str()).collect();
+    assert_eq!(keys, ["a1", "b1"], "a2 waits behind a1");
+    assert!(
+        store.claim_due("w2", 60_000, 10).await.unwrap().is_empty(),
+        "leased items are not handed out twice"
+    );
+    // Only the lease holder settles.
+    assert!(!store.mark_delivered(first[0].id, "w2").await.unwrap());
+    assert!(store.mark_delivered(first[0].id, "w1").await.unwrap());
+    let next = store.claim_due("w2", 60_000, 10).await.unwrap();
+    assert_eq!(
+        next.iter()
+            .map(|i| i.dedupe_key.as_str())
+            .collect::<Vec<_>>(),
+        ["a2"]
+    );
+    // b1's holder died: its lease runs out and another worker takes it over.
+    let (store2, b1) = (&store, first[1].id);
+    assert!(store2.release_leases("w1").await.unwrap() >= 1);
+    let again = store.claim_due("w3", 1, 10).await.unwrap();
+    assert_eq!(again.iter().map(|i| i.id).collect::<Vec<_>>(), [b1]);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let after_expiry = store.claim_due("w4", 60_000, 10).await.unwrap();
+    assert_eq!(
+        after_expiry.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [b1],
+        "an expired lease frees the item"
+    );
+}
+on_both_backends!(
+    claims_are_leased_and_ordered_on,
+    claims_are_leased_and_ordered_per_customer
+);
+
+async fn failures_back_off_and_dead_letters_redrive(backend: Backend) {
+    let (store, _g) = fresh_store(backend).await;
+    store
+        .enqueue(&delivery("provider", "x1", "A"))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .enqueue(&delivery("provider", "x1", "A"))
+            .await
+            .unwrap(),
+        "same target and key once"
+    );
+    let item = store.claim_due("w", 60_000, 10).await.unwrap().remove(0);
+    let later = roku_bridge::store::now_ms() + 60_000;
+    assert!(
+        store
+            .mark_failed(item.id, "w", later, "HTTP 503", false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.claim_due("w", 60_000, 10).await.unwrap().is_empty(),
+        "not due before its next attempt"
+    );
+    let row = &store
+        .list_outbox(Some(OutboxStatus::Pending), 10)
+        .await
+        .unwrap()[0];
+    assert_eq!(
+        (row.attempts, row.last_error.as_deref()),
+        (1, Some("HTTP 503"))
+    );
+
+    // Another customer's delivery is refused for good: a dead letter, then redriven.
+    store
+        .enqueue(&delivery("provider", "x2", "B"))
+        .await
+        .unwrap();
+    let item = store.claim_due("w", 60_000, 10).await.unwrap().remove(0);
+    assert_eq!(item.dedupe_key, "x2");
+    store
+        .mark_failed(item.id, "w", 0, "HTTP 404", true)
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_depth().await.unwrap(), (1, 1));
+    assert_eq!(
+        store
+            .list_outbox(Some(OutboxStatus::Dead), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store.claim_due("w", 60_000, 10).await.unwrap().is_empty(),
+        "dead items are not retried"
+    );
+    assert_eq!(store.redrive(Some(item.id)).await.unwrap(), 1);
+    assert_eq!(store.outbox_depth().await.unwrap(), (2, 0));
+    let again = store.claim_due("w", 60_000, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].id, again[0].attempts),
+        (item.id, 0),
+        "a redrive starts a fresh window"
+    );
+}
+on_both_backends!(
+    failures_back_off_and_dead_letters_redrive_on,
+    failures_back_off_and_dead_letters_redrive
+);
+
+async fn concurrent_workers_never_share_an_item(backend: Backend) {
+    let (store, _g) = fresh_store(backend).await;
+    for i in 0..120 {
+        store
+            .enqueue(&delivery("provider", &format!("k{i}"), &format!("c{i}")))
+            .await
+            .unwrap();
+    }
+    let workers = (0..4).map(|w| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.claim_due(&format!("w{w}"), 60_000, 7).await.unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                for item in batch {
+                    assert!(
+                        store
+                            .mark_delivered(item.id, &format!("w{w}"))
+                            .await
+                            .unwrap()
+                    );
+                    mine.push(item.id);
+                }
+            }
+            mine
+        })
+    });
+    let mut seen = HashSet::new();
+    for w in futures_util::future::join_all(workers).await {
+        for id in w.unwrap() {
+            assert!(seen.insert(id), "item {id} delivered twice");
+        }
+    }
+    assert_eq!(seen.len(), 120);
+    assert_eq!(store.outbox_depth().await.unwrap(), (0, 0));
+}
+on_both_backends!(
+    concurrent_workers_never_share_an_item_on,
+    concurrent_workers_never_share_an_item
+);
+
+async fn an_older_event_does_not_overwrite_a_newer_state(backend: Backend) {
+    let (store, _g) = fresh_store(backend).await;
+    let sub = |state: &str, at: i64| Subscription {
+        roku_customer_id: "rc1".into(),
+        product_code: "S1-US".into(),
+        state: state.into(),
+        expires_at: Some(2_000_000_000_000),
+        cancelled_at: None,
+        last_transaction_id: None,
+        last_event_at: at,
+    };
+    assert!(
+        store
+            .record_subscription(&sub("cancelled", 200))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_subscription(&sub("active", 100))
+            .await
+            .unwrap(),
+        "a replayed older Sale"
+    );
+    assert_eq!(
+        store
+            .subscription("rc1", "S1-US")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        "cancelled"
+    );
+    assert!(
+        store
+            .record_subscription(&sub("active", 300))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .subscription("rc1", "S1-US")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        "active"
+    );
+}
+on_both_backends!(
+    an_older_event_does_not_overwrite_on,
+    an_older_event_does_not_overwrite_a_newer_state
+);
+
+async fn accounts_link_and_relink(backend: Backend) {
+    let (store, _g) = fresh_store(backend).await;
+    store
+        .link_account("rc1", "C1", Some("a@example.com"))
+        .await
+        .unwrap();
+    store.link_account("rc1", "C2", None).await.unwrap();
+    let acct = store.account("rc1").await.unwrap().unwrap();
+    assert_eq!(
+        (acct.customer_id.as_str(), acct.email.as_deref()),
+        ("C2", Some("a@example.com"))
+    );
+}
+on_both_backends!(accounts_link_and_relink_on, accounts_link_and_relink);
+
+#[tokio::test]
+async fn the_sqlite_file_and_its_folder_are_created_on_first_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/deeper/bridge.db");
+    let store = roku_bridge::store::Store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+    assert!(path.exists());
+    store.close().await;
+    // Opening again applies no migration twice.
+    let again = roku_bridge::store::Store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    again.ping().await.unwrap();
+}
