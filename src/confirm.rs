@@ -9,10 +9,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -22,10 +19,14 @@ use tokio::{
     time::Instant,
 };
 
+use serde_json::json;
+
 use crate::{
-    config::PaymentConfig,
+    config::{PROVIDER_TARGET, PaymentConfig},
     entitlements::Entitlements,
     provider::{Provider, ProviderError, ReceiptForward},
+    relay::{KIND_RECEIPT, Relay},
+    store::{NewDelivery, Store, StoreError, StoredReceipt},
 };
 
 /// Quick retries of a forward that met a 5xx or a timeout, before answering 503.
@@ -36,6 +37,8 @@ const FORWARD_RETRY_DELAY: Duration = Duration::from_millis(200);
 pub enum Phase {
     /// A worker is forwarding or polling right now.
     Confirming,
+    /// The provider was down when the receipt came: it waits in the outbox, durably.
+    Queued,
     /// Forwarded, not granted yet, nobody polling: the next request starts a new round.
     Pending,
     Granted {
@@ -62,7 +65,6 @@ impl Phase {
 pub struct Receipt {
     pub customer_id: String,
     pub forward: ReceiptForward,
-    forwarded: AtomicBool,
     /// Guards the start and end of a worker, so "no worker running" and the phase agree.
     running: Mutex<bool>,
     phase: watch::Sender<Phase>,
@@ -87,12 +89,14 @@ impl Receipt {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ClaimError {
     #[error("this purchase was already claimed by another customer")]
     OtherCustomer,
     #[error("this purchase was already posted with another product")]
     Mismatch,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Access polling schedule: exponential from `initial` to `max`, within `timeout`.
@@ -139,22 +143,30 @@ impl PollPolicy {
 }
 
 pub struct Receipts {
-    by_purchase: Mutex<HashMap<String, Arc<Receipt>>>,
+    /// The receipts this process is confirming: one `Receipt` per purchase, for single flight.
+    /// The store holds the claim and the outcome; this map is rebuilt from it on demand.
+    live: Mutex<HashMap<String, Arc<Receipt>>>,
+    store: Store,
     provider: Arc<dyn Provider>,
     entitlements: Arc<Entitlements>,
+    relay: Arc<Relay>,
     policy: PollPolicy,
 }
 
 impl Receipts {
     pub fn new(
+        store: Store,
         provider: Arc<dyn Provider>,
         entitlements: Arc<Entitlements>,
+        relay: Arc<Relay>,
         policy: PollPolicy,
     ) -> Self {
         Self {
-            by_purchase: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
+            store,
             provider,
             entitlements,
+            relay,
             policy,
         }
     }
@@ -163,42 +175,74 @@ impl Receipts {
         self.policy
     }
 
-    /// Claims the purchase for this customer, or returns the claim it already made.
-    pub fn claim(
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Receipt>>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Claims the purchase for this customer, or returns the claim it already made. The store
+    /// decides who was first, so the rule holds across restarts and replicas.
+    pub async fn claim(
         &self,
         customer_id: &str,
         forward: ReceiptForward,
     ) -> Result<Arc<Receipt>, ClaimError> {
-        let mut map = self.by_purchase.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(existing) = map.get(&forward.order.purchase_id) {
-            if existing.customer_id != customer_id {
-                return Err(ClaimError::OtherCustomer);
+        let purchase_id = forward.order.purchase_id.clone();
+        let existing = self.live().get(&purchase_id).cloned();
+        let receipt = match existing {
+            Some(r) => r,
+            None => {
+                let json = serde_json::to_string(&forward).expect("receipt serializes");
+                let stored = self
+                    .store
+                    .claim_receipt(&purchase_id, customer_id, &json)
+                    .await?;
+                self.adopt(stored)?
             }
-            if existing.forward.offer_id != forward.offer_id
-                || existing.forward.order.code != forward.order.code
-            {
-                return Err(ClaimError::Mismatch);
-            }
-            return Ok(existing.clone());
+        };
+        if receipt.customer_id != customer_id {
+            return Err(ClaimError::OtherCustomer);
         }
-        let receipt = Arc::new(Receipt {
-            customer_id: customer_id.to_string(),
-            forward,
-            forwarded: AtomicBool::new(false),
-            running: Mutex::new(false),
-            phase: watch::Sender::new(Phase::Pending),
-            wake: Notify::new(),
-        });
-        map.insert(receipt.purchase_id().to_string(), receipt.clone());
+        if receipt.forward.offer_id != forward.offer_id
+            || receipt.forward.order.code != forward.order.code
+        {
+            return Err(ClaimError::Mismatch);
+        }
         Ok(receipt)
     }
 
     /// The receipt, if this customer posted it. Another customer's is as good as unknown.
-    pub fn get(&self, customer_id: &str, purchase_id: &str) -> Option<Arc<Receipt>> {
-        let map = self.by_purchase.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(purchase_id)
-            .filter(|r| r.customer_id == customer_id)
-            .cloned()
+    pub async fn get(
+        &self,
+        customer_id: &str,
+        purchase_id: &str,
+    ) -> Result<Option<Arc<Receipt>>, StoreError> {
+        let existing = self.live().get(purchase_id).cloned();
+        let receipt = match existing {
+            Some(r) => r,
+            None => match self.store.receipt(purchase_id).await? {
+                Some(stored) => self.adopt(stored)?,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(receipt).filter(|r| r.customer_id == customer_id))
+    }
+
+    /// A stored receipt as a live one, unless another request made it live meanwhile.
+    fn adopt(&self, stored: StoredReceipt) -> Result<Arc<Receipt>, StoreError> {
+        let forward: ReceiptForward = serde_json::from_str(&stored.forward_json)
+            .map_err(|e| StoreError::Unavailable(format!("stored receipt unreadable: {e}")))?;
+        let phase = phase_of(&stored.state, stored.outcome_json.as_deref());
+        let mut live = self.live();
+        let receipt = live.entry(stored.purchase_id).or_insert_with(|| {
+            Arc::new(Receipt {
+                customer_id: stored.customer_id,
+                forward,
+                running: Mutex::new(false),
+                phase: watch::Sender::new(phase),
+                wake: Notify::new(),
+            })
+        });
+        Ok(receipt.clone())
     }
 
     /// Starts a confirmation round unless one is running or the outcome is final.
@@ -215,9 +259,17 @@ impl Receipts {
         let receipt = receipt.clone();
         tokio::spawn(async move {
             let outcome = this.confirm(&receipt).await;
-            let mut running = receipt.running.lock().unwrap_or_else(|p| p.into_inner());
-            *running = false;
-            receipt.phase.send_replace(outcome);
+            let settled = outcome.is_final();
+            {
+                let mut running = receipt.running.lock().unwrap_or_else(|p| p.into_inner());
+                *running = false;
+                receipt.phase.send_replace(outcome);
+            }
+            // A settled receipt is answered from the store from now on; the waiters hold
+            // their own reference, so the map need not keep it.
+            if settled {
+                this.live().remove(receipt.purchase_id());
+            }
         });
     }
 
@@ -239,54 +291,103 @@ impl Receipts {
 
     /// A push for this purchase arrived: check access now instead of at the next poll.
     pub fn wake(&self, purchase_id: &str) {
-        let map = self.by_purchase.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = map.get(purchase_id) {
+        if let Some(r) = self.live().get(purchase_id) {
             r.wake.notify_one();
         }
     }
 
     async fn confirm(&self, receipt: &Receipt) -> Phase {
-        if !receipt.forwarded.load(Ordering::Acquire) {
-            let sent = (|| self.provider.submit_receipt(&receipt.forward))
-                .retry(
-                    ExponentialBuilder::default()
-                        .with_min_delay(FORWARD_RETRY_DELAY)
-                        .with_max_times(FORWARD_RETRIES),
-                )
-                .when(ProviderError::is_unavailable)
-                .await;
-            match sent {
-                Ok(()) => receipt.forwarded.store(true, Ordering::Release),
-                Err(ProviderError::Rejected { code, message, .. }) => {
-                    tracing::info!(
-                        purchase_id = receipt.purchase_id(),
-                        code,
-                        "receipt rejected by provider"
-                    );
-                    return Phase::Rejected { code, message };
-                }
-                Err(ProviderError::Unavailable {
-                    retry_after,
-                    reason,
-                }) => {
-                    tracing::warn!(
-                        purchase_id = receipt.purchase_id(),
-                        reason,
-                        "receipt not forwarded"
-                    );
-                    return Phase::Unavailable {
-                        retry_after: retry_after.unwrap_or(Duration::from_secs(5)),
-                    };
-                }
-                Err(other) => {
-                    return Phase::Rejected {
-                        code: "provider_error".into(),
-                        message: other.to_string(),
-                    };
-                }
+        let purchase_id = receipt.purchase_id();
+        // The store knows what other processes (the relay, another replica) did meanwhile.
+        let state = match self.store.receipt(purchase_id).await {
+            Ok(Some(stored)) => stored.state,
+            Ok(None) => "claimed".to_string(),
+            Err(e) => return store_down(purchase_id, &e),
+        };
+        match state.as_str() {
+            "forwarded" => return self.poll_access(receipt).await,
+            "queued" => return Phase::Queued,
+            "granted" | "rejected" => {
+                return match self.store.receipt(purchase_id).await {
+                    Ok(Some(s)) => phase_of(&s.state, s.outcome_json.as_deref()),
+                    Ok(None) => Phase::Pending,
+                    Err(e) => store_down(purchase_id, &e),
+                };
             }
+            _ => {}
         }
-        self.poll_access(receipt).await
+        let sent = (|| self.provider.submit_receipt(&receipt.forward))
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(FORWARD_RETRY_DELAY)
+                    .with_max_times(FORWARD_RETRIES),
+            )
+            .when(ProviderError::is_unavailable)
+            .await;
+        match sent {
+            Ok(()) => {
+                if let Err(e) = self
+                    .store
+                    .set_receipt_state(purchase_id, "forwarded", None)
+                    .await
+                {
+                    // Forwarded but not recorded: polling still settles it, and a repeat
+                    // forward is one the provider dedupes on purchaseId.
+                    tracing::warn!(purchase_id, error = %e, "forward not recorded");
+                }
+                self.poll_access(receipt).await
+            }
+            Err(ProviderError::Rejected { code, message, .. }) => {
+                tracing::info!(purchase_id, code, "receipt rejected by provider");
+                let outcome = json!({"code": code, "message": message}).to_string();
+                if let Err(e) = self
+                    .store
+                    .set_receipt_state(purchase_id, "rejected", Some(&outcome))
+                    .await
+                {
+                    tracing::warn!(purchase_id, error = %e, "rejection not recorded");
+                }
+                Phase::Rejected { code, message }
+            }
+            Err(ProviderError::Unavailable { reason, .. }) => {
+                tracing::warn!(
+                    purchase_id,
+                    reason,
+                    "provider down: receipt queued for the relay"
+                );
+                self.queue(receipt).await
+            }
+            Err(other) => Phase::Rejected {
+                code: "provider_error".into(),
+                message: other.to_string(),
+            },
+        }
+    }
+
+    /// Hands the forward to the outbox: accepted is never lost, even if the provider is down
+    /// for days.
+    async fn queue(&self, receipt: &Receipt) -> Phase {
+        let purchase_id = receipt.purchase_id();
+        let delivery = NewDelivery {
+            target: PROVIDER_TARGET.to_string(),
+            kind: KIND_RECEIPT,
+            payload: serde_json::to_string(&receipt.forward).expect("receipt serializes"),
+            dedupe_key: purchase_id.to_string(),
+            ordering_key: Some(receipt.customer_id.clone()),
+        };
+        let queued = async {
+            self.store.enqueue(&delivery).await?;
+            self.store
+                .set_receipt_state(purchase_id, "queued", None)
+                .await
+        };
+        match queued.await {
+            Ok(()) => {
+                self.relay.wake();
+                Phase::Queued
+            }
+            Err(e) => store_down(purchase_id, &e),
+        }
     }
 
     async fn poll_access(&self, receipt: &Receipt) -> Phase {
@@ -308,6 +409,14 @@ impl Receipts {
                     self.entitlements
                         .record(&receipt.customer_id, receipt.offer_id(), access)
                         .await;
+                    let outcome = json!({"expiresAt": access.expires_at}).to_string();
+                    if let Err(e) = self
+                        .store
+                        .set_receipt_state(receipt.purchase_id(), "granted", Some(&outcome))
+                        .await
+                    {
+                        tracing::warn!(purchase_id = receipt.purchase_id(), error = %e, "grant not recorded");
+                    }
                     tracing::info!(purchase_id = receipt.purchase_id(), "payment confirmed");
                     return Phase::Granted {
                         expires_at: access.expires_at,
@@ -326,9 +435,55 @@ impl Receipts {
     }
 }
 
+fn store_down(purchase_id: &str, e: &StoreError) -> Phase {
+    tracing::error!(purchase_id, error = %e, "store unavailable");
+    Phase::Unavailable {
+        retry_after: Duration::from_secs(5),
+    }
+}
+
+/// The phase a stored receipt state stands for.
+fn phase_of(state: &str, outcome: Option<&str>) -> Phase {
+    let outcome: serde_json::Value = outcome
+        .and_then(|o| serde_json::from_str(o).ok())
+        .unwrap_or_default();
+    let text = |k: &str| outcome[k].as_str().unwrap_or_default().to_string();
+    match state {
+        "granted" => Phase::Granted {
+            expires_at: outcome["expiresAt"].as_i64(),
+        },
+        "rejected" => Phase::Rejected {
+            code: text("code"),
+            message: text("message"),
+        },
+        "queued" => Phase::Queued,
+        _ => Phase::Pending,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_states_map_to_phases() {
+        assert_eq!(
+            phase_of("granted", Some(r#"{"expiresAt": 1893456000}"#)),
+            Phase::Granted {
+                expires_at: Some(1893456000)
+            }
+        );
+        assert_eq!(
+            phase_of("rejected", Some(r#"{"code": "REQ0001", "message": "bad"}"#)),
+            Phase::Rejected {
+                code: "REQ0001".into(),
+                message: "bad".into()
+            }
+        );
+        assert_eq!(phase_of("queued", None), Phase::Queued);
+        assert_eq!(phase_of("claimed", None), Phase::Pending);
+        assert_eq!(phase_of("forwarded", Some("not json")), Phase::Pending);
+    }
 
     #[test]
     fn default_schedule_polls_at_most_ten_times_in_thirty_seconds() {

@@ -24,14 +24,18 @@ pub mod telemetry;
 
 use config::Config;
 
-/// Builds the shared state from a configuration, validating it first.
-pub fn build_state(config: Config) -> anyhow::Result<http::AppState> {
+/// Builds the shared state from a configuration, validating it first and opening the store.
+pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     let mapping = config.validate().map_err(|problems| config::ConfigError {
         source_name: "configuration".into(),
         problems,
     })?;
     let provider =
         provider::from_config(&config.provider).context("building the provider client")?;
+    let store = store::Store::connect(config.store.url.expose_secret())
+        .await
+        .context("opening the store (store.url)")?;
+    let relay = Arc::new(relay::Relay::new(&config, store.clone(), provider.clone())?);
     let key = match &config.session.signing_key {
         Some(key) => key.expose_secret().as_bytes().to_vec(),
         None => {
@@ -51,8 +55,10 @@ pub fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         fetch_timeout,
     ));
     let receipts = Arc::new(confirm::Receipts::new(
+        store.clone(),
         provider.clone(),
         entitlements.clone(),
+        relay.clone(),
         confirm::PollPolicy::from_config(&config.payment),
     ));
     Ok(http::AppState {
@@ -62,6 +68,8 @@ pub fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         sessions: Arc::new(sessions),
         entitlements,
         receipts,
+        store,
+        relay,
     })
 }
 
@@ -76,7 +84,7 @@ pub async fn run_until(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = build_state(config)?;
+    let state = build_state(config).await?;
     let policy = state.receipts.policy();
     tracing::info!(
         addr = %listener.local_addr()?,
@@ -86,9 +94,21 @@ pub async fn run_until(
         max_polls_per_confirmation = policy.max_polls(),
         "roku-bridge listening"
     );
+    // One signal stops both the server and the relay; the relay hands its leases back.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let relay = tokio::spawn(state.relay.clone().run(stopped(stop_rx.clone())));
     let app = http::router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(stopped(stop_rx))
         .await
-        .context("serving HTTP")
+        .context("serving HTTP");
+    let _ = relay.await;
+    served
 }

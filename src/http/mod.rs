@@ -29,7 +29,9 @@ use crate::{
     entitlements::Entitlements,
     mapping::ProductMap,
     provider::{Provider, ProviderError},
+    relay::Relay,
     session::Sessions,
+    store::Store,
 };
 
 pub mod entitlements;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub entitlements: Arc<Entitlements>,
     pub receipts: Arc<Receipts>,
+    pub store: Store,
+    pub relay: Arc<Relay>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

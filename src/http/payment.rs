@@ -127,6 +127,7 @@ pub async fn post(
     let receipt = state
         .receipts
         .claim(&session.sub, forward)
+        .await
         .map_err(|e| match e {
             ClaimError::OtherCustomer => ApiError::conflict(
                 "purchase_already_claimed",
@@ -136,6 +137,7 @@ pub async fn post(
                 "purchase_conflict",
                 "This purchase was already posted with another product code.",
             ),
+            ClaimError::Store(e) => store_unavailable(&e),
         })?;
     respond(&state, &receipt, wait).await
 }
@@ -150,6 +152,8 @@ pub async fn status(
     let receipt = state
         .receipts
         .get(&session.sub, &purchase_id)
+        .await
+        .map_err(|e| store_unavailable(&e))?
         .ok_or_else(|| {
             ApiError::not_found(
                 "unknown_purchase",
@@ -180,9 +184,13 @@ async fn respond(
             body["expiresAt"] = json!(expires_at.and_then(epoch_to_rfc3339));
             Ok((StatusCode::OK, Json(body)).into_response())
         }
-        Phase::Confirming | Phase::Pending => {
+        Phase::Confirming | Phase::Pending | Phase::Queued => {
             let mut body = base();
-            body["status"] = json!("pending");
+            body["status"] = json!(if phase == Phase::Queued {
+                "queued"
+            } else {
+                "pending"
+            });
             body["retryAfter"] = json!(PENDING_RETRY_AFTER);
             body["statusUrl"] = json!(format!("/roku/payment/{}", receipt.purchase_id()));
             let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
@@ -202,6 +210,15 @@ async fn respond(
             retry_after,
         )),
     }
+}
+
+pub fn store_unavailable(e: &crate::store::StoreError) -> ApiError {
+    tracing::error!(error = %e, "store unavailable");
+    ApiError::unavailable(
+        "store_unavailable",
+        "The bridge cannot reach its store; try again shortly.",
+        Duration::from_secs(5),
+    )
 }
 
 /// `?wait=<seconds>`, capped; `default` when absent.

@@ -122,9 +122,13 @@ impl Drop for Served {
 }
 
 /// `roku-bridge serve` on the shipped default config, on a free port; returns its address.
-fn serve_default() -> (Served, String) {
+fn serve_default(store_dir: &Path) -> (Served, String) {
     let mut child = bridge()
         .arg("serve")
+        .env(
+            "ROKU_BRIDGE__STORE__URL",
+            format!("sqlite://{}/bridge.db", store_dir.display()),
+        )
         .env("ROKU_BRIDGE__SERVER__LISTEN", "127.0.0.1:0")
         .env("ROKU_BRIDGE__PROVIDER__SIMULATOR__GRANT_DELAY", "300ms")
         .stderr(Stdio::piped())
@@ -150,7 +154,8 @@ fn serve_default() -> (Served, String) {
 #[test]
 fn demo_walks_the_purchase_path_against_the_default_config() {
     assert!(Path::new(ROOT).join("config/bridge.toml").exists());
-    let (_served, addr) = serve_default();
+    let dir = tempfile::tempdir().unwrap();
+    let (_served, addr) = serve_default(dir.path());
     let out = bridge()
         .args(["demo", "--url", &format!("http://{addr}")])
         .output()

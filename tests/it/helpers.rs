@@ -11,6 +11,8 @@ use reqwest::{Method, StatusCode};
 use roku_bridge::config::Config;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+
+use crate::backend::{Backend, StoreGuard, fresh_url};
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
     matchers::{method, path},
@@ -55,19 +57,30 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     pub cleeng: MockServer,
+    pub store_url: String,
+    _store: StoreGuard,
 }
 
-/// Short budgets so the confirmation paths finish in a test's time.
-const FAST_PAYMENT: &str = r#"
+/// Short budgets so the confirmation and relay paths finish in a test's time.
+const FAST: &str = r#"
 [payment]
 confirm_timeout = "1500ms"
 poll_initial_interval = "50ms"
 poll_max_interval = "200ms"
+[relay]
+poll_interval = "50ms"
+initial_backoff = "100ms"
+max_backoff = "500ms"
 "#;
 
 impl TestApp {
-    /// The bridge on a wiremock Cleeng. `extra` is TOML merged over the test defaults.
+    /// The bridge on a wiremock Cleeng and a fresh SQLite file. `extra` is TOML merged over
+    /// the test defaults.
     pub async fn cleeng(extra: &str) -> Self {
+        Self::cleeng_on(Backend::Sqlite, extra).await
+    }
+
+    pub async fn cleeng_on(backend: Backend, extra: &str) -> Self {
         let cleeng = MockServer::start().await;
         let base = cleeng.uri();
         let toml = format!(
@@ -87,20 +100,23 @@ timeout = "2s"
 signing_key = "{SIGNING_KEY}"
 "#
         );
-        Self::start(&[&toml, FAST_PAYMENT, extra], cleeng).await
+        Self::start(backend, &[&toml, FAST, extra], cleeng).await
     }
 
     /// The bridge on the built-in simulator.
     pub async fn simulator(extra: &str) -> Self {
         let cleeng = MockServer::start().await;
         let toml = format!("[session]\nsigning_key = \"{SIGNING_KEY}\"\n");
-        Self::start(&[&toml, FAST_PAYMENT, extra], cleeng).await
+        Self::start(Backend::Sqlite, &[&toml, FAST, extra], cleeng).await
     }
 
-    async fn start(layers: &[&str], cleeng: MockServer) -> Self {
+    async fn start(backend: Backend, layers: &[&str], cleeng: MockServer) -> Self {
         LazyLock::force(&LOGS);
-        let config =
-            Config::from_toml_layers(layers).unwrap_or_else(|e| panic!("test config: {e}"));
+        let store = fresh_url(backend).await;
+        let store_layer = format!("[store]\nurl = \"{}\"\n", store.url);
+        let mut all = vec![store_layer.as_str()];
+        all.extend_from_slice(layers);
+        let config = Config::from_toml_layers(&all).unwrap_or_else(|e| panic!("test config: {e}"));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -115,6 +131,8 @@ signing_key = "{SIGNING_KEY}"
                 .build()
                 .unwrap(),
             cleeng,
+            store_url: store.url.clone(),
+            _store: store,
         }
     }
 

@@ -13,7 +13,11 @@ use wiremock::{
     matchers::{header, method, path, path_regex},
 };
 
-use crate::helpers::{PUBLISHER_TOKEN, TestApp, order};
+use crate::{
+    backend::Backend,
+    helpers::{PUBLISHER_TOKEN, TestApp, order},
+    on_both_backends,
+};
 
 /// Cleeng's access check: `false` for the first `grant_after - 1` calls, then `true`.
 struct GrantAfter {
@@ -198,13 +202,14 @@ async fn provider_4xx_is_502_with_its_code_and_stays_rejected() {
     }
 }
 
-#[tokio::test]
-async fn provider_5xx_is_503_with_retry_after_and_a_later_post_succeeds() {
-    let app = TestApp::cleeng("").await;
+/// DESIGN.md §2.2: a receipt the bridge accepted is never lost. The provider is down: the
+/// receipt is queued durably (202 queued), and the relay forwards it once the provider is back.
+async fn provider_down_queues_the_receipt_and_the_relay_delivers_it(backend: Backend) {
+    let app = TestApp::cleeng_on(backend, "").await;
     let token = app.signed_in("ann@example.com", "C100").await;
     Mock::given(method("POST"))
         .and(path("/roku/payment"))
-        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "7"))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "1"))
         .mount(&app.cleeng)
         .await;
     let (status, headers, body) = app
@@ -215,23 +220,44 @@ async fn provider_5xx_is_503_with_retry_after_and_a_later_post_succeeds() {
             Some(order("p-down", "S1-US")),
         )
         .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(body["error"]["code"], "provider_unavailable");
-    assert_eq!(headers["retry-after"], "7");
-    // First try plus the quick retries.
-    assert_eq!(app.cleeng_requests("/roku/payment").await.len(), 3);
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["statusUrl"], "/roku/payment/p-down");
+    assert!(headers.contains_key("retry-after"));
+    let (status, body) = app.get("/roku/payment/p-down", &token).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("queued"))
+    );
 
+    // The provider recovers; the relay's next attempt delivers the very same receipt.
     app.cleeng.reset().await;
     accept_receipts(&app).await;
     access_granted_after(&app, 1).await;
-    let (status, body) = app
-        .post("/roku/payment", Some(&token), order("p-down", "S1-US"))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut last = Value::Null;
+    for _ in 0..50 {
+        let (status, body) = app.get("/roku/payment/p-down?wait=1", &token).await;
+        if status == StatusCode::OK {
+            last = body;
+            break;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last["status"], "granted", "{last}");
+    let forwarded = app.cleeng_requests("/roku/payment").await;
+    assert_eq!(forwarded.len(), 1, "delivered once after recovery");
+    let sent: Value = serde_json::from_slice(&forwarded[0].body).unwrap();
+    assert_eq!(sent["order"]["purchaseId"], "p-down");
+    assert_eq!(forwarded[0].headers["x-publisher-token"], PUBLISHER_TOKEN);
 }
+on_both_backends!(
+    provider_down_queues_the_receipt_on,
+    provider_down_queues_the_receipt_and_the_relay_delivers_it
+);
 
 #[tokio::test]
-async fn provider_unreachable_is_503_with_retry_after() {
+async fn provider_unreachable_queues_the_receipt() {
     // A port that was just free: nothing listens there.
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -247,7 +273,8 @@ async fn provider_unreachable_is_503_with_retry_after() {
             Some(order("p-refused", "S1-US")),
         )
         .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "queued");
     assert!(headers.contains_key("retry-after"));
 }
 
