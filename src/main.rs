@@ -1,7 +1,13 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use roku_bridge::{config::Config, demo, telemetry};
+use roku_bridge::{
+    config::Config,
+    demo,
+    store::{OutboxStatus, Store},
+    telemetry,
+};
+use secrecy::ExposeSecret;
 
 const DEFAULT_CONFIG: &str = "config/bridge.toml";
 
@@ -33,6 +39,30 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
     },
+    /// Inspect and redrive the deliveries owed to relay targets.
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+        #[arg(long, short, global = true, default_value = DEFAULT_CONFIG, env = "ROKU_BRIDGE_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// The newest deliveries, optionally of one status (pending, delivered, dead).
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Put a dead delivery (or all of them) back in the queue with a fresh retry window.
+    Redrive {
+        id: Option<i64>,
+        #[arg(long, conflicts_with = "id")]
+        all_dead: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,7 +83,74 @@ fn main() -> ExitCode {
         Command::Serve { config } => runtime.block_on(serve(config)),
         Command::CheckConfig { path } => check_config(&path),
         Command::Demo { url } => runtime.block_on(demo::run(&url)),
+        Command::Outbox { action, config } => runtime.block_on(outbox(config, action)),
     }
+}
+
+async fn outbox(path: PathBuf, action: OutboxAction) -> ExitCode {
+    let config = match Config::load_validated(&path) {
+        Ok((config, _)) => config,
+        Err(e) => {
+            eprintln!("roku-bridge: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let store = match Store::connect(config.store.url.expose_secret()).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("roku-bridge: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match action {
+        OutboxAction::List { status, limit } => {
+            let status = match status.as_deref() {
+                None => None,
+                Some("pending") => Some(OutboxStatus::Pending),
+                Some("delivered") => Some(OutboxStatus::Delivered),
+                Some("dead") => Some(OutboxStatus::Dead),
+                Some(other) => {
+                    eprintln!("roku-bridge: unknown status {other:?} (pending, delivered, dead)");
+                    return ExitCode::from(2);
+                }
+            };
+            store.list_outbox(status, limit).await.map(|rows| {
+                println!("{:>6}  {:<12} {:<8} {:<9} {:>8}  {:<20}  {:<20}  last error", "id", "target", "kind", "status", "attempts", "created", "next attempt");
+                for r in rows {
+                    println!(
+                        "{:>6}  {:<12} {:<8} {:<9} {:>8}  {:<20}  {:<20}  {}",
+                        r.id,
+                        r.target,
+                        r.kind,
+                        r.status,
+                        r.attempts,
+                        ms_to_rfc3339(r.created_at),
+                        if r.status == "pending" { ms_to_rfc3339(r.next_attempt_at) } else { "-".into() },
+                        r.last_error.unwrap_or_default()
+                    );
+                }
+            })
+        }
+        OutboxAction::Redrive { id, all_dead } => {
+            if id.is_none() && !all_dead {
+                eprintln!("roku-bridge: name a delivery id or --all-dead");
+                return ExitCode::from(2);
+            }
+            store.redrive(id).await.map(|n| println!("{n} deliveries back in the queue"))
+        }
+    };
+    store.close().await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("roku-bridge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ms_to_rfc3339(ms: i64) -> String {
+    roku_bridge::http::epoch_to_rfc3339(ms / 1000).unwrap_or_else(|| "-".into())
 }
 
 async fn serve(path: PathBuf) -> ExitCode {

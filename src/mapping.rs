@@ -1,9 +1,12 @@
 //! Roku product code ↔ provider offer id.
 //!
-//! Roku product codes cannot contain `_`; Cleeng offer ids do (`S123123123_US`), and Cleeng's own
-//! guidance is to name the Roku product after the offer with `-` for `_`. Operators keep an
-//! explicit table for the exceptions and pick a fallback rule for everything else. The table
-//! always wins over the rule, in both directions. Pure: no I/O, no HTTP.
+//! Cleeng offer ids contain `_` (`S123123123_US`) and Cleeng's guidance is to name the Roku
+//! product after the offer with `-` for `_`, as Roku's dashboard refused `_` in codes. Some
+//! channels' codes do carry `_` (Roku's own examples show `…_MonthlySub`); under the
+//! `dash_to_underscore` rule such a code is ambiguous (`A_B` and `A-B` would both give `A_B`),
+//! so it must be listed in the table. Operators keep an explicit table for the exceptions and
+//! pick a fallback rule for everything else. The table always wins over the rule, in both
+//! directions. Pure: no I/O, no HTTP.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -39,6 +42,8 @@ pub enum Unmapped {
     TooLong,
     #[error("product code contains characters Roku does not allow")]
     BadCharacters,
+    #[error("product codes with `_` must be listed in the mapping table under dash_to_underscore")]
+    AmbiguousUnderscore,
     #[error("no offer is mapped to this product code")]
     Unknown,
 }
@@ -122,6 +127,7 @@ impl ProductMap {
             return Ok(offer.clone());
         }
         match self.rule {
+            Rule::DashToUnderscore if code.contains('_') => Err(Unmapped::AmbiguousUnderscore),
             Rule::DashToUnderscore => Ok(code.replace('-', "_")),
             Rule::Identity => Ok(code.to_string()),
             Rule::None => Err(Unmapped::Unknown),
@@ -148,36 +154,31 @@ impl ProductMap {
 
     /// Accepts either side (`GET /roku/entitlements/{code}` takes a code or an offer id).
     pub fn resolve(&self, code_or_offer: &str) -> Result<Product, Unmapped> {
-        if !code_or_offer.contains('_') {
-            return match self.offer_for(code_or_offer) {
-                Ok(offer_id) => Ok(Product {
-                    code: code_or_offer.to_string(),
-                    offer_id,
-                }),
-                // A code the rule cannot place may still be an offer id listed in the table.
-                Err(e) => match self.reverse.get(code_or_offer) {
-                    Some(code) => Ok(Product {
-                        code: code.clone(),
-                        offer_id: code_or_offer.to_string(),
-                    }),
-                    None => Err(e),
-                },
-            };
+        check_code(code_or_offer)?;
+        let product = |code: &str, offer_id: &str| Product {
+            code: code.to_string(),
+            offer_id: offer_id.to_string(),
+        };
+        if let Some(offer) = self.table.get(code_or_offer) {
+            return Ok(product(code_or_offer, offer));
         }
-        if code_or_offer.len() > MAX_ID_LEN {
-            return Err(Unmapped::TooLong);
+        if let Some(code) = self.reverse.get(code_or_offer) {
+            return Ok(product(code, code_or_offer));
         }
-        match self.code_for(code_or_offer) {
-            Some(code) => Ok(Product {
-                code,
-                offer_id: code_or_offer.to_string(),
-            }),
-            None => Err(Unmapped::Unknown),
+        match self.rule {
+            // With `_` it can only be an offer id: codes with `_` live in the table.
+            Rule::DashToUnderscore if code_or_offer.contains('_') => self
+                .code_for(code_or_offer)
+                .map(|code| product(&code, code_or_offer))
+                .ok_or(Unmapped::Unknown),
+            _ => self
+                .offer_for(code_or_offer)
+                .map(|offer| product(code_or_offer, &offer)),
         }
     }
 }
 
-/// Roku product codes: no `_`, nothing that would need escaping in a URL path or a log line.
+/// Nothing that would need escaping in a URL path or a log line.
 fn check_code(code: &str) -> Result<(), Unmapped> {
     if code.is_empty() {
         return Err(Unmapped::Empty);
@@ -185,7 +186,7 @@ fn check_code(code: &str) -> Result<(), Unmapped> {
     if code.len() > MAX_ID_LEN {
         return Err(Unmapped::TooLong);
     }
-    if code.contains('_') || !code.chars().all(is_id_char) {
+    if !code.chars().all(is_id_char) {
         return Err(Unmapped::BadCharacters);
     }
     Ok(())
@@ -244,8 +245,8 @@ mod tests {
         let id = map(Rule::Identity, &[]);
         assert_eq!(id.offer_for("gold-plan").unwrap(), "gold-plan");
         assert_eq!(id.code_for("gold-plan").unwrap(), "gold-plan");
-        // An offer with `_` has no Roku code under identity.
-        assert_eq!(id.code_for("gold_plan"), None);
+        assert_eq!(id.offer_for("UQcE_MonthlySub").unwrap(), "UQcE_MonthlySub");
+        assert_eq!(id.code_for("UQcE_MonthlySub").unwrap(), "UQcE_MonthlySub");
 
         let none = map(Rule::None, &[("gold", "S1_US")]);
         assert_eq!(none.offer_for("gold").unwrap(), "S1_US");
@@ -258,7 +259,7 @@ mod tests {
     fn bad_codes_are_refused() {
         let m = map(Rule::DashToUnderscore, &[]);
         assert_eq!(m.offer_for(""), Err(Unmapped::Empty));
-        assert_eq!(m.offer_for("S1_US"), Err(Unmapped::BadCharacters));
+        assert_eq!(m.offer_for("S1_US"), Err(Unmapped::AmbiguousUnderscore));
         assert_eq!(m.offer_for("a b"), Err(Unmapped::BadCharacters));
         assert_eq!(m.offer_for("a/b"), Err(Unmapped::BadCharacters));
         assert_eq!(m.offer_for("a\u{0}b"), Err(Unmapped::BadCharacters));
@@ -278,7 +279,7 @@ mod tests {
     #[test]
     fn table_validation_reports_every_problem() {
         let table: BTreeMap<String, String> = [
-            ("a_b", "X_1"),
+            ("a/b", "X_1"),
             ("", "X_2"),
             ("ok-1", "SAME_US"),
             ("ok-2", "SAME_US"),
@@ -290,8 +291,17 @@ mod tests {
         .collect();
         let problems = ProductMap::new(Rule::DashToUnderscore, table).unwrap_err();
         let codes: Vec<_> = problems.iter().map(|p| p.code.as_str()).collect();
-        assert_eq!(codes, ["", "a_b", "ok 4", "ok-2", "ok-3"]);
+        assert_eq!(codes, ["", "a/b", "ok 4", "ok-2", "ok-3"]);
         assert!(problems[3].reason.contains("ambiguous"));
+    }
+
+    #[test]
+    fn underscore_codes_work_from_the_table_under_dash_to_underscore() {
+        let m = map(Rule::DashToUnderscore, &[("CAkJ_MonthlySub", "S9_US")]);
+        assert_eq!(m.offer_for("CAkJ_MonthlySub").unwrap(), "S9_US");
+        assert_eq!(m.code_for("S9_US").unwrap(), "CAkJ_MonthlySub");
+        assert_eq!(m.resolve("CAkJ_MonthlySub").unwrap().offer_id, "S9_US");
+        assert_eq!(m.offer_for("Other_MonthlySub"), Err(Unmapped::AmbiguousUnderscore));
     }
 
     #[test]

@@ -666,9 +666,9 @@ mod tests {
 
     #[test]
     fn bad_mapping_entry_names_the_code() {
-        let c = Config::from_toml("[mapping.products]\n\"BAD_CODE\" = \"X_US\"").unwrap();
+        let c = Config::from_toml("[mapping.products]\n\"BAD CODE\" = \"X_US\"").unwrap();
         let problems = c.validate().unwrap_err();
-        assert_eq!(problems[0].0, "mapping.products.\"BAD_CODE\"");
+        assert_eq!(problems[0].0, "mapping.products.\"BAD CODE\"");
     }
 
     #[test]
