@@ -1,1 +1,7 @@
-//! Roku's side: Roku Pay web services, push notification events, WCF dates.
+//! Roku's side: Roku Pay web services, push notification verification and events, WCF dates.
+
+pub mod client;
+pub mod events;
+pub mod jws;
+pub mod transaction;
+pub mod wcf;

@@ -1,0 +1,120 @@
+//! Roku Pay web services (DESIGN.md §4.3): validate-transaction, the bridge's anti-fraud check.
+//!
+//! The API key travels in the URL path, so no URL of ours is ever logged or put in an error:
+//! reqwest errors are stripped of theirs, and spans carry only the transaction id. Roku allows
+//! 20 requests per second per key and answers 429 beyond; a governor limiter keeps us under it,
+//! and a 429 that still comes back is retried with backoff from 1 s, doubling (Roku's advice),
+//! for as long as the call's budget allows.
+
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
+
+use backon::{ExponentialBuilder, Retryable};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::{StatusCode, header};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::transaction::{ValidatedTransaction, is_valid_transaction_id, parse_validate_response};
+use crate::config::RokuConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RokuError {
+    #[error("transaction id is not one Roku issues")]
+    BadTransactionId,
+    /// Roku answered and said the transaction is not valid (unknown, wrong channel…).
+    #[error("Roku refused the transaction: {0}")]
+    Refused(String),
+    #[error("Roku web services unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl RokuError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, RokuError::Unavailable(_))
+    }
+}
+
+pub struct RokuClient {
+    http: reqwest::Client,
+    api_url: String,
+    api_key: SecretString,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    budget: Duration,
+}
+
+impl RokuClient {
+    pub fn new(config: &RokuConfig, api_key: SecretString) -> anyhow::Result<Self> {
+        let per_second = NonZeroU32::new(config.requests_per_second).unwrap_or(NonZeroU32::MIN);
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(config.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            api_url: config.api_url.trim_end_matches('/').to_string(),
+            api_key,
+            limiter: Arc::new(RateLimiter::direct(Quota::per_second(per_second))),
+            budget: config.timeout,
+        })
+    }
+
+    /// `GET …/validate-transaction/{apiKey}/{transactionId}`, JSON.
+    pub async fn validate_transaction(
+        &self,
+        transaction_id: &str,
+    ) -> Result<ValidatedTransaction, RokuError> {
+        if !is_valid_transaction_id(transaction_id) {
+            return Err(RokuError::BadTransactionId);
+        }
+        // 1 s, 2 s, 4 s… as Roku asks, but only as many as fit in the budget of one call.
+        let mut retries = 0;
+        let mut total = Duration::ZERO;
+        let mut next = Duration::from_secs(1);
+        while total + next <= self.budget {
+            total += next;
+            retries += 1;
+            next = (next * 2).min(Duration::from_secs(60));
+        }
+        (|| self.validate_once(transaction_id))
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_secs(1))
+                    .with_max_delay(Duration::from_secs(60))
+                    .with_factor(2.0)
+                    .with_max_times(retries),
+            )
+            .when(RokuError::is_retryable)
+            .notify(|e, after| tracing::warn!(transaction_id, error = %e, retry_in = ?after, "Roku validate-transaction failed"))
+            .await
+    }
+
+    async fn validate_once(&self, transaction_id: &str) -> Result<ValidatedTransaction, RokuError> {
+        self.limiter.until_ready().await;
+        let url = format!(
+            "{}/listen/transaction-service.svc/validate-transaction/{}/{}",
+            self.api_url,
+            self.api_key.expose_secret(),
+            transaction_id
+        );
+        let resp = self
+            .http
+            .get(url)
+            .header(header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| RokuError::Unavailable(e.without_url().to_string()))?;
+        let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return Err(RokuError::Unavailable(format!("HTTP {}", status.as_u16())));
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| RokuError::Unavailable(e.without_url().to_string()))?;
+        if !status.is_success() {
+            return Err(RokuError::Refused(format!("HTTP {}", status.as_u16())));
+        }
+        // Roku's own error text could quote the request; the key must not travel on in it.
+        parse_validate_response(&body).map_err(|e| {
+            RokuError::Refused(e.to_string().replace(self.api_key.expose_secret(), "***"))
+        })
+    }
+}
