@@ -253,7 +253,15 @@ impl Receipts {
                 return;
             }
             *running = true;
-            receipt.phase.send_replace(Phase::Confirming);
+            // A queued receipt stays "queued" until the round finds the relay has forwarded
+            // it: only then is there something to wait for.
+            receipt.phase.send_if_modified(|phase| {
+                let confirming = *phase != Phase::Queued;
+                if confirming {
+                    *phase = Phase::Confirming;
+                }
+                confirming
+            });
         }
         let this = self.clone();
         let receipt = receipt.clone();
@@ -305,7 +313,10 @@ impl Receipts {
             Err(e) => return store_down(purchase_id, &e),
         };
         match state.as_str() {
-            "forwarded" => return self.poll_access(receipt).await,
+            "forwarded" => {
+                receipt.phase.send_replace(Phase::Confirming);
+                return self.poll_access(receipt).await;
+            }
             "queued" => return Phase::Queued,
             "granted" | "rejected" => {
                 return match self.store.receipt(purchase_id).await {

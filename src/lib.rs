@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 pub mod config;
 pub mod confirm;
 pub mod demo;
+pub mod effects;
 pub mod entitlements;
 pub mod http;
 pub mod mapping;
@@ -61,15 +62,38 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         relay.clone(),
         confirm::PollPolicy::from_config(&config.payment),
     ));
+    let mapping = Arc::new(mapping);
+    let effects = Arc::new(effects::Effects::new(
+        store.clone(),
+        entitlements.clone(),
+        receipts.clone(),
+        mapping.clone(),
+    ));
+    let push_verifier = Arc::new(roku::jws::PushVerifier::new(
+        config.roku.jwks_url.clone(),
+        config.roku.jwks_refetch_interval,
+        config.roku.push_leeway,
+        config.roku.timeout,
+    )?);
+    let roku = match &config.roku.api_key {
+        Some(key) => Some(Arc::new(roku::client::RokuClient::new(
+            &config.roku,
+            key.clone(),
+        )?)),
+        None => None,
+    };
     Ok(http::AppState {
         config: Arc::new(config),
-        mapping: Arc::new(mapping),
+        mapping,
         provider,
         sessions: Arc::new(sessions),
         entitlements,
         receipts,
         store,
         relay,
+        effects,
+        push_verifier,
+        roku,
     })
 }
 
@@ -100,6 +124,18 @@ pub async fn run_until(
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let relay = tokio::spawn(state.relay.clone().run(stopped(stop_rx.clone())));
+    // Effects a crash left between a push's ack and their application.
+    let effects = state.effects.clone();
+    tokio::spawn(async move {
+        match effects.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pushes = n, "applied effects left by the last run"),
+            Err(e) => {
+                tracing::warn!(error = %e, "effects sweep failed; it runs again at the next start")
+            }
+        }
+    });
+
     let app = http::router(state);
     tokio::spawn(async move {
         shutdown.await;

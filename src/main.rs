@@ -115,7 +115,10 @@ async fn outbox(path: PathBuf, action: OutboxAction) -> ExitCode {
                 }
             };
             store.list_outbox(status, limit).await.map(|rows| {
-                println!("{:>6}  {:<12} {:<8} {:<9} {:>8}  {:<20}  {:<20}  last error", "id", "target", "kind", "status", "attempts", "created", "next attempt");
+                println!(
+                    "{:>6}  {:<12} {:<8} {:<9} {:>8}  {:<20}  {:<20}  last error",
+                    "id", "target", "kind", "status", "attempts", "created", "next attempt"
+                );
                 for r in rows {
                     println!(
                         "{:>6}  {:<12} {:<8} {:<9} {:>8}  {:<20}  {:<20}  {}",
@@ -125,7 +128,11 @@ async fn outbox(path: PathBuf, action: OutboxAction) -> ExitCode {
                         r.status,
                         r.attempts,
                         ms_to_rfc3339(r.created_at),
-                        if r.status == "pending" { ms_to_rfc3339(r.next_attempt_at) } else { "-".into() },
+                        if r.status == "pending" {
+                            ms_to_rfc3339(r.next_attempt_at)
+                        } else {
+                            "-".into()
+                        },
                         r.last_error.unwrap_or_default()
                     );
                 }
@@ -136,7 +143,10 @@ async fn outbox(path: PathBuf, action: OutboxAction) -> ExitCode {
                 eprintln!("roku-bridge: name a delivery id or --all-dead");
                 return ExitCode::from(2);
             }
-            store.redrive(id).await.map(|n| println!("{n} deliveries back in the queue"))
+            store
+                .redrive(id)
+                .await
+                .map(|n| println!("{n} deliveries back in the queue"))
         }
     };
     store.close().await;

@@ -301,7 +301,10 @@ mod tests {
         assert_eq!(m.offer_for("CAkJ_MonthlySub").unwrap(), "S9_US");
         assert_eq!(m.code_for("S9_US").unwrap(), "CAkJ_MonthlySub");
         assert_eq!(m.resolve("CAkJ_MonthlySub").unwrap().offer_id, "S9_US");
-        assert_eq!(m.offer_for("Other_MonthlySub"), Err(Unmapped::AmbiguousUnderscore));
+        assert_eq!(
+            m.offer_for("Other_MonthlySub"),
+            Err(Unmapped::AmbiguousUnderscore)
+        );
     }
 
     #[test]

@@ -26,10 +26,12 @@ use tracing::Level;
 use crate::{
     config::Config,
     confirm::Receipts,
+    effects::Effects,
     entitlements::Entitlements,
     mapping::ProductMap,
     provider::{Provider, ProviderError},
     relay::Relay,
+    roku::{client::RokuClient, jws::PushVerifier},
     session::Sessions,
     store::Store,
 };
@@ -37,6 +39,7 @@ use crate::{
 pub mod entitlements;
 pub mod error;
 pub mod extract;
+pub mod notifications;
 pub mod payment;
 pub mod sessions;
 
@@ -53,6 +56,10 @@ pub struct AppState {
     pub receipts: Arc<Receipts>,
     pub store: Store,
     pub relay: Arc<Relay>,
+    pub effects: Arc<Effects>,
+    pub push_verifier: Arc<PushVerifier>,
+    /// Roku Pay web services, when an API key is configured.
+    pub roku: Option<Arc<RokuClient>>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -74,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/roku/sessions", post(sessions::create))
         .route("/roku/entitlements", get(entitlements::all))
         .route("/roku/entitlements/{code}", get(entitlements::one))
+        .route("/roku/notifications", post(notifications::receive))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(handle_timeout))

@@ -99,18 +99,11 @@ impl PushVerifier {
         *self.fetch.lock().await = None;
     }
 
-    /// Loads the key set ahead of the first push; failures are only logged.
-    pub async fn warm(&self) {
-        if let Err(e) = self.refetch(true).await {
-            tracing::warn!(error = %e, "Roku key set not loaded yet; the first push will retry");
-        }
-    }
-
     async fn key(&self, kid: &str) -> Result<DecodingKey, PushAuthError> {
         if let Some(key) = self.cached(kid) {
             return Ok(key);
         }
-        self.refetch(false).await?;
+        self.refetch().await?;
         self.cached(kid).ok_or(PushAuthError::UnknownKey)
     }
 
@@ -122,11 +115,10 @@ impl PushVerifier {
             .cloned()
     }
 
-    async fn refetch(&self, force: bool) -> Result<(), PushAuthError> {
+    async fn refetch(&self) -> Result<(), PushAuthError> {
         let mut last = self.fetch.lock().await;
         // Whoever waited on the lock may find the set already refreshed by the holder.
-        if !force
-            && let Some(at) = *last
+        if let Some(at) = *last
             && at.elapsed() < self.refetch_interval
         {
             return Ok(());

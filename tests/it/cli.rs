@@ -85,12 +85,19 @@ fn a_bad_file_fails_naming_the_file_the_key_and_the_reason() {
         assert!(err.contains(reason), "{reason}: {err}");
     }
 
-    std::fs::write(&file, "[mapping.products]\n\"gold plan\" = \"S1_US\"\n\"a\" = \"X_1\"\n\"b\" = \"X_1\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "[mapping.products]\n\"gold plan\" = \"S1_US\"\n\"a\" = \"X_1\"\n\"b\" = \"X_1\"\n",
+    )
+    .unwrap();
     let out = bridge().arg("check-config").arg(&file).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("mapping.products.\"gold plan\""), "{err}");
-    assert!(err.contains("mapping.products.\"b\"") && err.contains("ambiguous"), "{err}");
+    assert!(
+        err.contains("mapping.products.\"b\"") && err.contains("ambiguous"),
+        "{err}"
+    );
 
     // A too-short secret from the environment is refused without being echoed.
     let out = bridge()

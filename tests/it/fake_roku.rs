@@ -78,7 +78,12 @@ pub fn claims(event: &Value, message_key: &str) -> Value {
 pub fn sign_with(claims: &Value, key_pem: &[u8], kid: &str) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.to_string());
-    jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(key_pem).unwrap()).unwrap()
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_rsa_pem(key_pem).unwrap(),
+    )
+    .unwrap()
 }
 
 /// A push exactly as Roku sends it.
@@ -116,5 +121,8 @@ pub fn event(kind: &str, transaction_id: &str, rcid: &str, product: &str) -> Val
 }
 
 pub fn iso(secs: i64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64)).to_string()
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64),
+    )
+    .to_string()
 }

@@ -67,6 +67,9 @@ const FAST: &str = r#"
 confirm_timeout = "1500ms"
 poll_initial_interval = "50ms"
 poll_max_interval = "200ms"
+[roku]
+jwks_url = "http://127.0.0.1:9/no-roku-in-tests.json"
+api_url = "http://127.0.0.1:9"
 [relay]
 poll_interval = "50ms"
 initial_backoff = "100ms"
