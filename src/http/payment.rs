@@ -20,6 +20,7 @@ use crate::{
     confirm::{ClaimError, Phase, Receipt},
     mapping::Unmapped,
     provider::{Order, ReceiptForward},
+    roku::{client::RokuError, transaction::Verdict},
 };
 
 /// Longest transaction id Roku documents (opaque, up to 1024 ASCII characters).
@@ -112,6 +113,20 @@ pub async fn post(
         other => ApiError::unprocessable("unknown_product", format!("{other}.")),
     })?;
 
+    // Roku is asked once per purchase: a repeat post of a claim already held needs no second
+    // look (and must not spend the 20 req/s Roku allows).
+    let known = state
+        .receipts
+        .get(&session.sub, &order.purchase_id)
+        .await
+        .map_err(|e| store_unavailable(&e))?
+        .is_some();
+    let roku_customer_id = if known {
+        None
+    } else {
+        validate_with_roku(&state, &order.purchase_id, &order.code).await?
+    };
+
     let forward = ReceiptForward {
         customer_email: session.email.clone(),
         offer_id,
@@ -139,7 +154,74 @@ pub async fn post(
             ),
             ClaimError::Store(e) => store_unavailable(&e),
         })?;
+    if let Some(rcid) = roku_customer_id {
+        // The Roku account that paid is this customer's: later pushes for it find them.
+        let linked = async {
+            state
+                .store
+                .link_account(&rcid, &session.sub, Some(&session.email))
+                .await?;
+            state
+                .store
+                .set_receipt_roku_customer(receipt.purchase_id(), &rcid)
+                .await
+        };
+        if let Err(e) = linked.await {
+            tracing::warn!(error = %e, "account link not recorded");
+        }
+    }
     respond(&state, &receipt, wait).await
+}
+
+/// Checks the transaction with Roku when Roku credentials are configured; returns the Roku
+/// customer id it belongs to. Never trust the device (`reference/roku-pay.md` §0.10).
+pub async fn validate_with_roku(
+    state: &AppState,
+    transaction_id: &str,
+    code: &str,
+) -> Result<Option<String>, ApiError> {
+    let Some(roku) = state
+        .roku
+        .as_ref()
+        .filter(|_| state.config.roku.validate_receipts)
+    else {
+        return Ok(None);
+    };
+    let tx = roku
+        .validate_transaction(transaction_id)
+        .await
+        .map_err(roku_error)?;
+    if let Verdict::NotEntitled(reason) = tx.verdict() {
+        return Err(ApiError::unprocessable(
+            "invalid_receipt",
+            format!("Roku says this purchase is {reason}."),
+        ));
+    }
+    if let Some(product) = &tx.product_id
+        && product != code
+    {
+        return Err(ApiError::unprocessable(
+            "invalid_receipt",
+            "Roku says this purchase is for another product.",
+        ));
+    }
+    Ok(tx.roku_customer_id)
+}
+
+pub fn roku_error(e: RokuError) -> ApiError {
+    match e {
+        RokuError::Unavailable(reason) => {
+            tracing::warn!(reason, "Roku web services unavailable");
+            ApiError::unavailable(
+                "roku_unavailable",
+                "Roku cannot confirm the purchase right now; try again shortly.",
+                Duration::from_secs(5),
+            )
+        }
+        RokuError::BadTransactionId | RokuError::Refused(_) => {
+            ApiError::unprocessable("invalid_receipt", "Roku does not know this purchase.")
+        }
+    }
 }
 
 pub async fn status(

@@ -5,9 +5,16 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, error::ApiError, extract::JsonBody, provider_error};
+use super::{
+    AppState,
+    error::ApiError,
+    extract::JsonBody,
+    payment::{roku_error, store_unavailable},
+    provider_error,
+};
 use crate::{
     provider::{Customer, NewCustomer, ProviderError},
+    roku::transaction::Verdict,
     session::TokenError,
 };
 
@@ -48,11 +55,10 @@ pub async fn create(
         })?;
         return Ok(Json(session_body(&state, &customer, rcid)));
     }
-    if req.purchase_id.is_some() {
-        return Err(ApiError::unprocessable(
-            "roku_not_configured",
-            "Sessions from a purchase need Roku Pay web services, which this bridge does not have configured.",
-        ));
+    if let Some(purchase_id) = &req.purchase_id {
+        return from_purchase(&state, purchase_id, req.email.as_deref())
+            .await
+            .map(Json);
     }
     let (Some(email), Some(password)) = (req.email, req.password) else {
         return Err(ApiError::bad_request(
@@ -105,6 +111,86 @@ pub async fn create(
             })?
     };
     Ok(Json(session_body(&state, &customer, None)))
+}
+
+/// Account creation on app launch (DESIGN.md §2.1): Roku vouches for the purchase, the link
+/// names the account; without a link, `email` creates one.
+async fn from_purchase(
+    state: &AppState,
+    purchase_id: &str,
+    email: Option<&str>,
+) -> Result<Value, ApiError> {
+    let Some(roku) = &state.roku else {
+        return Err(ApiError::unprocessable(
+            "roku_not_configured",
+            "Sessions from a purchase need Roku Pay web services (roku.api_key).",
+        ));
+    };
+    let tx = roku
+        .validate_transaction(purchase_id)
+        .await
+        .map_err(roku_error)?;
+    if let Verdict::NotEntitled(reason) = tx.verdict() {
+        return Err(ApiError::unprocessable(
+            "invalid_receipt",
+            format!("Roku says this purchase is {reason}."),
+        ));
+    }
+    let rcid = tx.roku_customer_id.clone().ok_or_else(|| {
+        ApiError::unprocessable(
+            "invalid_receipt",
+            "Roku did not say which customer made this purchase.",
+        )
+    })?;
+    let store_down = |e: crate::store::StoreError| store_unavailable(&e);
+    if let Some(account) = state.store.account(&rcid).await.map_err(store_down)? {
+        let customer = Customer {
+            id: account.customer_id,
+            email: account.email.unwrap_or_default(),
+        };
+        return Ok(session_body(state, &customer, Some(rcid)));
+    }
+    let Some(email) = email.map(str::trim) else {
+        return Err(ApiError::not_found(
+            "account_not_found",
+            "No account is linked to this Roku customer yet; send an email to create one.",
+        ));
+    };
+    check_email(email)?;
+    // The customer never types this password: they sign in through the bridge's tokens, and
+    // the provider's reset flow gives them one of their own if they want it.
+    let new = NewCustomer {
+        email: email.to_string(),
+        password: SecretString::from(generated_password()),
+        first_name: None,
+        last_name: None,
+    };
+    let customer = state.provider.register(&new).await.map_err(|e| match e {
+        ProviderError::CustomerExists => ApiError::conflict(
+            "customer_exists",
+            "An account with this email exists; sign in with its password to link this purchase.",
+        ),
+        other => provider_error(other),
+    })?;
+    state
+        .store
+        .link_account(&rcid, &customer.id, Some(&customer.email))
+        .await
+        .map_err(store_down)?;
+    Ok(session_body(state, &customer, Some(rcid)))
+}
+
+/// 32 characters from letters, digits and symbols: more than any provider's password rules ask.
+fn generated_password() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789!#$%&*+-=?@_";
+    let mut rng = rand::rng();
+    let mut password: String = (0..29)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect();
+    // One of each class, whatever the draw, for providers that insist.
+    password.push_str("a7!");
+    password
 }
 
 fn session_body(state: &AppState, customer: &Customer, rcid: Option<String>) -> Value {

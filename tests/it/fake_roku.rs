@@ -126,3 +126,50 @@ pub fn iso(secs: i64) -> String {
     )
     .to_string()
 }
+
+pub const API_KEY: &str = "ROKU-API-KEY-a1b2c3d4e5f6a7b8c9d0e1f2";
+
+impl FakeRoku {
+    /// TOML with Roku Pay web services configured (API key included).
+    pub fn config_with_api_key(&self) -> String {
+        format!("{}api_key = \"{API_KEY}\"\n", self.config())
+    }
+
+    pub fn validate_path(transaction_id: &str) -> String {
+        format!("/listen/transaction-service.svc/validate-transaction/{API_KEY}/{transaction_id}")
+    }
+
+    /// validate-transaction answers with `body` for this transaction.
+    pub async fn answers(&self, transaction_id: &str, template: ResponseTemplate) {
+        Mock::given(method("GET"))
+            .and(path(Self::validate_path(transaction_id)))
+            .and(wiremock::matchers::header("accept", "application/json"))
+            .respond_with(template)
+            .mount(&self.server)
+            .await;
+    }
+
+    pub async fn validate_calls(&self) -> usize {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path().contains("validate-transaction"))
+            .count()
+    }
+}
+
+/// The documented validate-transaction answer (`reference/roku-pay.md` §1.3) for our ids.
+pub fn validated(transaction_id: &str, rcid: &str, product: &str, entitled: bool) -> Value {
+    json!({
+        "errorCode": null, "errorDetails": null, "errorMessage": "", "status": 0,
+        "OriginalTransactionId": transaction_id, "amount": 4.99, "cancelled": !entitled,
+        "channelId": 251682, "channelName": "Test Channel", "couponCode": null, "currency": "usd",
+        "expirationDate": format!("/Date({}000+0000)/", now() + 30 * 86400), "isEntitled": entitled,
+        "originalPurchaseDate": format!("/Date({}000+0000)/", now()), "partnerReferenceId": null,
+        "purchaseChannel": "device", "purchaseContext": "iap", "productId": product, "productName": "Premium",
+        "purchaseDate": format!("/Date({}000+0000)/", now()), "purchaseStatus": "Active", "quantity": 1,
+        "rokuCustomerId": rcid, "tax": 0, "total": 5.39, "transactionId": transaction_id
+    })
+}

@@ -84,6 +84,11 @@ impl TestApp {
     }
 
     pub async fn cleeng_on(backend: Backend, extra: &str) -> Self {
+        Self::cleeng_layers(backend, &[extra]).await
+    }
+
+    /// Several TOML layers over the defaults, each overriding the ones before it.
+    pub async fn cleeng_layers(backend: Backend, extra: &[&str]) -> Self {
         let cleeng = MockServer::start().await;
         let base = cleeng.uri();
         let toml = format!(
@@ -103,7 +108,9 @@ timeout = "2s"
 signing_key = "{SIGNING_KEY}"
 "#
         );
-        Self::start(backend, &[&toml, FAST, extra], cleeng).await
+        let mut layers = vec![toml.as_str(), FAST];
+        layers.extend_from_slice(extra);
+        Self::start(backend, &layers, cleeng).await
     }
 
     /// The bridge on the built-in simulator.

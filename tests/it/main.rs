@@ -9,6 +9,8 @@ mod fake_roku;
 mod helpers;
 mod notifications;
 mod payment;
+mod restart;
+mod roku;
 mod secrets;
 mod sessions;
 mod store;
