@@ -1,10 +1,12 @@
-//! What a stored push changes here (DESIGN.md §3.1, after the ack): cached entitlements of the
-//! linked customer, a pending receipt confirmation waiting for this very transaction, the
-//! account link, and the subscription state later features read.
+//! What a push changes (DESIGN.md §3.1).
 //!
-//! Effects run after the push is stored and acknowledged; `pushes.effects_applied_at` records
-//! that they ran, and a sweep at start applies whatever a crash left between the two. Every
-//! effect is idempotent, so running one twice is harmless.
+//! The durable effect, the subscription state per Roku customer and product, is computed here
+//! from the event alone ([`subscription_change`]) and written in the same transaction that
+//! stores the push, so an acknowledged push has its state recorded even if the process dies a
+//! moment later, and ingest costs one commit. What happens after the ack lives in memory —
+//! dropping the linked customer's cached entitlements, waking a confirmation waiting on this
+//! transaction — plus learning the account link from a receipt of the same transaction. All of
+//! it is idempotent, and none of it outlives a restart anyway (the cache starts empty).
 
 use std::sync::Arc;
 
@@ -12,19 +14,9 @@ use crate::{
     confirm::Receipts,
     entitlements::Entitlements,
     mapping::ProductMap,
-    roku::events::{PushEvent, TransactionType, parse_event},
+    roku::events::{PushEvent, TransactionType},
     store::{Store, StoreError, Subscription, now_ms},
 };
-
-/// How many stored pushes one sweep looks at.
-const SWEEP_BATCH: i64 = 500;
-
-pub struct Effects {
-    store: Store,
-    entitlements: Arc<Entitlements>,
-    receipts: Arc<Receipts>,
-    mapping: Arc<ProductMap>,
-}
 
 /// The subscription state a push moves to, or `None` when it does not change the state.
 pub fn state_after(kind: &TransactionType) -> Option<&'static str> {
@@ -48,6 +40,24 @@ pub fn state_after(kind: &TransactionType) -> Option<&'static str> {
     })
 }
 
+/// The row a push writes into `subscriptions`, if any. Pure.
+pub fn subscription_change(event: &PushEvent) -> Option<Subscription> {
+    let rcid = event.customer_id.as_deref()?;
+    let product = event.product_code.as_deref()?;
+    let state = state_after(&event.transaction_type)?;
+    // Replays arrive out of order: events are ordered by when they happened.
+    let at = event.event_date.unwrap_or_else(now_ms);
+    Some(Subscription {
+        roku_customer_id: rcid.to_string(),
+        product_code: product.to_string(),
+        state: state.to_string(),
+        expires_at: event.expiration_date,
+        cancelled_at: (state == "cancelled").then_some(at),
+        last_transaction_id: event.transaction_id.clone(),
+        last_event_at: at,
+    })
+}
+
 /// Types whose arrival can settle a receipt the bridge is confirming.
 fn is_purchase(kind: &TransactionType) -> bool {
     matches!(
@@ -57,6 +67,13 @@ fn is_purchase(kind: &TransactionType) -> bool {
             | TransactionType::DowngradeSale
             | TransactionType::Resubscribe
     )
+}
+
+pub struct Effects {
+    store: Store,
+    entitlements: Arc<Entitlements>,
+    receipts: Arc<Receipts>,
+    mapping: Arc<ProductMap>,
 }
 
 impl Effects {
@@ -74,33 +91,27 @@ impl Effects {
         }
     }
 
-    /// Applies one stored push and records that it did.
-    pub async fn apply(&self, push_id: i64, event: Option<&PushEvent>) -> Result<(), StoreError> {
-        if let Some(event) = event {
-            self.apply_event(event).await?;
+    /// Runs after the ack of a newly stored push.
+    pub async fn after_ack(&self, event: &PushEvent) -> Result<(), StoreError> {
+        if let Some(tid) = event.transaction_id.as_deref()
+            && is_purchase(&event.transaction_type)
+        {
+            self.receipts.wake(tid);
         }
-        self.store.mark_effects_applied(push_id).await
-    }
-
-    async fn apply_event(&self, event: &PushEvent) -> Result<(), StoreError> {
         let Some(rcid) = event.customer_id.as_deref() else {
             return Ok(());
         };
-        // The customer this Roku account is linked to, or learn the link from a receipt the
+        // The customer this Roku account is linked to, or the link learnt from a receipt the
         // bridge already holds for this transaction.
         let mut customer = self.store.account(rcid).await?.map(|a| a.customer_id);
-        if let Some(tid) = event.transaction_id.as_deref() {
-            if customer.is_none()
-                && let Some(receipt) = self.store.receipt(tid).await?
-            {
-                self.store
-                    .link_account(rcid, &receipt.customer_id, None)
-                    .await?;
-                customer = Some(receipt.customer_id);
-            }
-            if is_purchase(&event.transaction_type) {
-                self.receipts.wake(tid);
-            }
+        if customer.is_none()
+            && let Some(tid) = event.transaction_id.as_deref()
+            && let Some(receipt) = self.store.receipt(tid).await?
+        {
+            self.store
+                .link_account(rcid, &receipt.customer_id, None)
+                .await?;
+            customer = Some(receipt.customer_id);
         }
         if let Some(customer) = &customer {
             // The event's own product, and every listed product: a bundle or a plan change
@@ -117,46 +128,14 @@ impl Effects {
                 self.entitlements.invalidate(customer, &offer).await;
             }
         }
-        if let (Some(state), Some(product)) = (
-            state_after(&event.transaction_type),
-            event.product_code.as_deref(),
-        ) {
-            let cancelled = state == "cancelled";
-            self.store
-                .record_subscription(&Subscription {
-                    roku_customer_id: rcid.to_string(),
-                    product_code: product.to_string(),
-                    state: state.to_string(),
-                    expires_at: event.expiration_date,
-                    cancelled_at: cancelled.then(|| event.event_date.unwrap_or_else(now_ms)),
-                    last_transaction_id: event.transaction_id.clone(),
-                    // Replays arrive out of order: events are ordered by when they happened.
-                    last_event_at: event.event_date.unwrap_or_else(now_ms),
-                })
-                .await?;
-        }
         Ok(())
-    }
-
-    /// Applies the effects of pushes stored but not yet applied (a crash after the ack).
-    pub async fn sweep(&self) -> Result<usize, StoreError> {
-        let pending = self.store.pushes_without_effects(SWEEP_BATCH).await?;
-        let n = pending.len();
-        for push in pending {
-            let event = push
-                .event_json
-                .as_deref()
-                .and_then(|j| serde_json::from_str(j).ok())
-                .and_then(|v| parse_event(&v).ok());
-            self.apply(push.id, event.as_ref()).await?;
-        }
-        Ok(n)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::roku::events::parse_event;
 
     #[test]
     fn every_documented_type_has_a_deliberate_state() {
@@ -167,10 +146,30 @@ mod tests {
             "only Credit leaves the state alone"
         );
         assert_eq!(state_after(&TransactionType::GraceInitiated), Some("grace"));
+        assert_eq!(
+            state_after(&TransactionType::OnHoldInitiated),
+            Some("on_hold")
+        );
         assert_eq!(state_after(&TransactionType::Refund), Some("refunded"));
         assert_eq!(
             state_after(&TransactionType::Unknown("Reversal".into())),
             None
         );
+    }
+
+    #[test]
+    fn a_cancellation_records_when_it_happened() {
+        let event = parse_event(&serde_json::json!({
+            "transactionType": "Cancellation", "customerId": "rc1", "productCode": "S1-US",
+            "transactionId": "t9", "eventDate": "2022-07-11T19:50:18Z", "expirationDate": "2022-08-11T19:50:16Z"
+        }))
+        .unwrap();
+        let s = subscription_change(&event).unwrap();
+        assert_eq!(s.state, "cancelled");
+        assert_eq!(s.cancelled_at, Some(1_657_569_018_000));
+        assert_eq!(s.last_event_at, 1_657_569_018_000);
+        assert_eq!(s.expires_at, Some(1_660_247_416_000));
+        let credit = parse_event(&serde_json::json!({"transactionType": "Credit", "customerId": "rc1", "productCode": "S1-US"})).unwrap();
+        assert_eq!(subscription_change(&credit), None);
     }
 }

@@ -124,17 +124,6 @@ pub async fn run_until(
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let relay = tokio::spawn(state.relay.clone().run(stopped(stop_rx.clone())));
-    // Effects a crash left between a push's ack and their application.
-    let effects = state.effects.clone();
-    tokio::spawn(async move {
-        match effects.sweep().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(pushes = n, "applied effects left by the last run"),
-            Err(e) => {
-                tracing::warn!(error = %e, "effects sweep failed; it runs again at the next start")
-            }
-        }
-    });
 
     let app = http::router(state);
     tokio::spawn(async move {

@@ -12,10 +12,8 @@ CREATE TABLE pushes (
     product_code       TEXT,
     raw_jws            TEXT    NOT NULL,
     event_json         TEXT,
-    received_at        BIGINT  NOT NULL,
-    effects_applied_at BIGINT
+    received_at        BIGINT  NOT NULL
 );
-CREATE INDEX pushes_effects_pending ON pushes (effects_applied_at) WHERE effects_applied_at IS NULL;
 
 -- Deliveries still owed to a relay target: pushes to relay, receipts to forward.
 CREATE TABLE outbox (

@@ -3,7 +3,8 @@
 //! Verify, store, then acknowledge: Roku resends anything not answered 200, so the 200 goes
 //! out only once the push (and what is owed to each relay target) is durable. A bad signature
 //! is 401, a store outage 503 (Roku resends); a push that is signed but unreadable is stored
-//! and acknowledged, because refusing it would only count toward Roku's deny list.
+//! and acknowledged, because refusing it would only count toward Roku's deny list. The push,
+//! its relay deliveries and its subscription change are one transaction: one commit per push.
 
 use axum::{
     body::Bytes,
@@ -15,6 +16,7 @@ use serde_json::Value;
 
 use super::{AppState, error::ApiError, payment::store_unavailable};
 use crate::{
+    effects::subscription_change,
     relay::KIND_PUSH,
     roku::{
         events::{INVALIDATE_KEYS_MESSAGE_TYPE, PUSH_MESSAGE_TYPE, decode_message, parse_event},
@@ -100,9 +102,10 @@ pub async fn receive(State(state): State<AppState>, body: Bytes) -> Result<Respo
             ordering_key: rcid.clone(),
         })
         .collect();
+    let subscription = event.as_ref().and_then(subscription_change);
     let stored = state
         .store
-        .record_push(&push, &deliveries)
+        .record_push(&push, &deliveries, subscription.as_ref())
         .await
         .map_err(|e| store_unavailable(&e))?;
     match stored {
@@ -113,13 +116,14 @@ pub async fn receive(State(state): State<AppState>, body: Bytes) -> Result<Respo
                 "push stored"
             );
             state.relay.wake();
-            let effects = state.effects.clone();
-            tokio::spawn(async move {
-                if let Err(e) = effects.apply(push_id, event.as_ref()).await {
-                    // The push is stored with its effects pending: the next sweep applies them.
-                    tracing::warn!(push_id, error = %e, "push effects deferred");
-                }
-            });
+            if let Some(event) = event {
+                let effects = state.effects.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = effects.after_ack(&event).await {
+                        tracing::warn!(push_id, error = %e, "push effects after the ack failed");
+                    }
+                });
+            }
         }
         None => tracing::info!("duplicate push acknowledged"),
     }

@@ -85,13 +85,6 @@ pub struct NewPush {
     pub event_json: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-pub struct StoredPush {
-    pub id: i64,
-    pub message_type: String,
-    pub event_json: Option<String>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     pub roku_customer_id: String,
@@ -291,12 +284,14 @@ impl Store {
 
     // === pushes ===
 
-    /// Stores a push and its deliveries in one transaction. `Ok(None)` means the message key was
-    /// seen before: nothing is written, and the caller acknowledges without re-applying.
+    /// Stores a push, its deliveries and its subscription change in one transaction (one
+    /// commit per push). `Ok(None)` means the message key was seen before: nothing is written,
+    /// and the caller acknowledges without re-applying.
     pub async fn record_push(
         &self,
         push: &NewPush,
         deliveries: &[NewDelivery],
+        subscription: Option<&Subscription>,
     ) -> Result<Option<i64>, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
@@ -326,38 +321,11 @@ impl Store {
         for d in deliveries {
             outbox::insert(&mut *tx, d, now).await?;
         }
+        if let Some(sub) = subscription {
+            upsert_subscription(&mut *tx, sub).await?;
+        }
         tx.commit().await?;
         Ok(Some(id))
-    }
-
-    /// Pushes stored but whose local effects were not applied (a crash between ack and effects).
-    pub async fn pushes_without_effects(&self, limit: i64) -> Result<Vec<StoredPush>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, message_type, event_json FROM pushes
-             WHERE effects_applied_at IS NULL ORDER BY id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredPush {
-                    id: r.try_get("id")?,
-                    message_type: r.try_get("message_type")?,
-                    event_json: r.try_get("event_json")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
-    }
-
-    pub async fn mark_effects_applied(&self, push_id: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE pushes SET effects_applied_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(push_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     pub async fn push_count(&self) -> Result<i64, StoreError> {
@@ -372,30 +340,7 @@ impl Store {
     /// Applies a state change unless a later event for the same subscription is already
     /// recorded: Roku's replays arrive out of order, and an old Sale must not revive a cancel.
     pub async fn record_subscription(&self, s: &Subscription) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO subscriptions (roku_customer_id, product_code, state, expires_at, cancelled_at,
-                                        last_transaction_id, last_event_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (roku_customer_id, product_code) DO UPDATE
-               SET state = excluded.state,
-                   expires_at = COALESCE(excluded.expires_at, subscriptions.expires_at),
-                   cancelled_at = excluded.cancelled_at,
-                   last_transaction_id = excluded.last_transaction_id,
-                   last_event_at = excluded.last_event_at,
-                   updated_at = excluded.updated_at
-               WHERE subscriptions.last_event_at <= excluded.last_event_at",
-        )
-        .bind(&s.roku_customer_id)
-        .bind(&s.product_code)
-        .bind(&s.state)
-        .bind(s.expires_at)
-        .bind(s.cancelled_at)
-        .bind(&s.last_transaction_id)
-        .bind(s.last_event_at)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() > 0)
+        upsert_subscription(&self.pool, s).await
     }
 
     pub async fn subscription(
@@ -430,6 +375,36 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+async fn upsert_subscription<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    s: &Subscription,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO subscriptions (roku_customer_id, product_code, state, expires_at, cancelled_at,
+                                    last_transaction_id, last_event_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (roku_customer_id, product_code) DO UPDATE
+           SET state = excluded.state,
+               expires_at = COALESCE(excluded.expires_at, subscriptions.expires_at),
+               cancelled_at = excluded.cancelled_at,
+               last_transaction_id = excluded.last_transaction_id,
+               last_event_at = excluded.last_event_at,
+               updated_at = excluded.updated_at
+           WHERE subscriptions.last_event_at <= excluded.last_event_at",
+    )
+    .bind(&s.roku_customer_id)
+    .bind(&s.product_code)
+    .bind(&s.state)
+    .bind(s.expires_at)
+    .bind(s.cancelled_at)
+    .bind(&s.last_transaction_id)
+    .bind(s.last_event_at)
+    .bind(now_ms())
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() > 0)
 }
 
 fn receipt_from(r: &AnyRow) -> Result<StoredReceipt, StoreError> {

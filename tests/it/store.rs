@@ -56,14 +56,14 @@ async fn a_push_is_stored_once_with_its_deliveries(backend: Backend) {
     ];
     assert!(
         store
-            .record_push(&push("k1", "rc1"), &d)
+            .record_push(&push("k1", "rc1"), &d, None)
             .await
             .unwrap()
             .is_some()
     );
     assert!(
         store
-            .record_push(&push("k1", "rc1"), &d)
+            .record_push(&push("k1", "rc1"), &d, None)
             .await
             .unwrap()
             .is_none(),
@@ -71,10 +71,39 @@ async fn a_push_is_stored_once_with_its_deliveries(backend: Backend) {
     );
     assert_eq!(store.push_count().await.unwrap(), 1);
     assert_eq!(store.outbox_depth().await.unwrap(), (2, 0));
-    let pending = store.pushes_without_effects(10).await.unwrap();
-    assert_eq!(pending.len(), 1);
-    store.mark_effects_applied(pending[0].id).await.unwrap();
-    assert!(store.pushes_without_effects(10).await.unwrap().is_empty());
+    // The subscription change rides in the push's own transaction, and only with a new push.
+    let sub = Subscription {
+        roku_customer_id: "rc2".into(),
+        product_code: "S1-US".into(),
+        state: "active".into(),
+        expires_at: None,
+        cancelled_at: None,
+        last_transaction_id: Some("tx-k2".into()),
+        last_event_at: 100,
+    };
+    let first = store
+        .record_push(&push("k2", "rc2"), &[], Some(&sub))
+        .await
+        .unwrap();
+    assert!(first.is_some());
+    let state = |s: Option<Subscription>| s.unwrap().state;
+    assert_eq!(
+        state(store.subscription("rc2", "S1-US").await.unwrap()),
+        "active"
+    );
+    let mut cancelled = sub.clone();
+    cancelled.state = "cancelled".into();
+    cancelled.last_event_at = 200;
+    let again = store
+        .record_push(&push("k2", "rc2"), &[], Some(&cancelled))
+        .await
+        .unwrap();
+    assert!(again.is_none());
+    assert_eq!(
+        state(store.subscription("rc2", "S1-US").await.unwrap()),
+        "active",
+        "a duplicate push changes nothing"
+    );
 }
 on_both_backends!(
     a_push_is_stored_once_on,
