@@ -1,19 +1,18 @@
 //! Device sessions: the bridge's own HS256 tokens (DESIGN.md §2.1).
 //!
 //! The access token is stateless and short. The refresh token is a JWT too, but each one is
-//! also registered here by its `jti` so that rotation can retire it: a refresh token works
-//! exactly once. Verification pins the algorithm, issuer and audience, so a token minted for
-//! one purpose (or forged with `alg: none`, or signed with another key) is refused.
+//! also recorded in the store (by its SHA-256, so the table cannot be replayed) so that
+//! rotation retires it — a refresh token works exactly once, across restarts and replicas —
+//! and an operator or the customer can revoke them all. Verification pins the algorithm,
+//! issuer and audience, so a token minted for one purpose (or forged with `alg: none`, or
+//! signed with another key) is refused. This module is pure; the handlers do the storing.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::provider::Customer;
 
@@ -22,8 +21,6 @@ pub const ACCESS_AUDIENCE: &str = "roku-device";
 const REFRESH_AUDIENCE: &str = "roku-bridge-refresh";
 /// Clock skew tolerated between the bridge replicas that mint and verify.
 const LEEWAY_SECS: u64 = 30;
-/// Expired refresh registrations are swept every this many issues.
-const SWEEP_EVERY: u64 = 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccessClaims {
@@ -55,6 +52,8 @@ pub struct Tokens {
     pub access_token: String,
     pub refresh_token: String,
     pub expires_in: u64,
+    /// Epoch milliseconds: how long the store must remember the refresh token.
+    pub refresh_expires_at: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -63,8 +62,6 @@ pub enum TokenError {
     Expired,
     #[error("the token is not valid")]
     Invalid,
-    #[error("the refresh token was already used or revoked")]
-    Retired,
 }
 
 pub struct Sessions {
@@ -72,14 +69,6 @@ pub struct Sessions {
     decoding: DecodingKey,
     access_ttl: Duration,
     refresh_ttl: Duration,
-    /// Live refresh tokens: jti → expiry (epoch seconds).
-    live: Mutex<LiveRefresh>,
-}
-
-#[derive(Default)]
-struct LiveRefresh {
-    tokens: HashMap<String, u64>,
-    issued: u64,
 }
 
 impl Sessions {
@@ -89,7 +78,6 @@ impl Sessions {
             decoding: DecodingKey::from_secret(key),
             access_ttl,
             refresh_ttl,
-            live: Mutex::new(LiveRefresh::default()),
         }
     }
 
@@ -124,18 +112,11 @@ impl Sessions {
             iat: now,
             exp: refresh_exp,
         };
-        {
-            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-            live.issued += 1;
-            if live.issued % SWEEP_EVERY == 0 {
-                live.tokens.retain(|_, exp| *exp + LEEWAY_SECS > now);
-            }
-            live.tokens.insert(jti, refresh_exp);
-        }
         Tokens {
             access_token: self.sign(&access),
             refresh_token: self.sign(&refresh),
             expires_in: self.access_ttl.as_secs(),
+            refresh_expires_at: (refresh_exp as i64).saturating_mul(1000),
         }
     }
 
@@ -143,19 +124,13 @@ impl Sessions {
         self.decode(token, ACCESS_AUDIENCE)
     }
 
-    /// Retires `refresh_token` and returns the customer it was issued to; the caller issues a
-    /// new pair. Two concurrent rotations of one token: exactly one wins.
-    pub fn rotate(&self, refresh_token: &str) -> Result<(Customer, Option<String>), TokenError> {
+    /// The customer a refresh token was issued to, if it is genuine and unexpired. Whether it
+    /// is still live (not rotated or revoked) is the store's answer, by [`refresh_hash`].
+    pub fn verify_refresh(
+        &self,
+        refresh_token: &str,
+    ) -> Result<(Customer, Option<String>), TokenError> {
         let claims: RefreshClaims = self.decode(refresh_token, REFRESH_AUDIENCE)?;
-        let removed = self
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .tokens
-            .remove(&claims.jti);
-        if removed.is_none() {
-            return Err(TokenError::Retired);
-        }
         Ok((
             Customer {
                 id: claims.sub,
@@ -195,6 +170,11 @@ fn now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// What the store keeps of a refresh token: its SHA-256, hex.
+pub fn refresh_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 fn random_id() -> String {
@@ -238,21 +218,23 @@ mod tests {
         let t = s.issue(&customer(), None);
         assert_eq!(s.verify_access(&t.refresh_token), Err(TokenError::Invalid));
         assert!(matches!(
-            s.rotate(&t.access_token),
+            s.verify_refresh(&t.access_token),
             Err(TokenError::Invalid)
         ));
+        let (c, _) = s.verify_refresh(&t.refresh_token).unwrap();
+        assert_eq!(c, customer());
     }
 
     #[test]
-    fn refresh_token_works_once() {
+    fn each_refresh_token_has_its_own_hash() {
         let s = sessions();
-        let t = s.issue(&customer(), None);
-        let (c, _) = s.rotate(&t.refresh_token).unwrap();
-        assert_eq!(c, customer());
-        assert!(matches!(
-            s.rotate(&t.refresh_token),
-            Err(TokenError::Retired)
-        ));
+        let a = s.issue(&customer(), None);
+        let b = s.issue(&customer(), None);
+        assert_ne!(
+            refresh_hash(&a.refresh_token),
+            refresh_hash(&b.refresh_token)
+        );
+        assert_eq!(refresh_hash(&a.refresh_token).len(), 64);
     }
 
     #[test]

@@ -46,6 +46,64 @@ pub struct Config {
     pub roku: RokuConfig,
     #[serde(default)]
     pub relay: RelayConfig,
+    #[serde(default)]
+    pub isu: IsuConfig,
+}
+
+/// Instant Signup (DESIGN.md §3.2, `reference/roku-pay.md` §3).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IsuConfig {
+    /// The app name agreed with Roku: the `aud` of Roku's tokens. Empty disables Instant Signup.
+    pub app_name: String,
+    /// Roku takes these once and forever: keep them stable.
+    pub images_path: String,
+    pub products_path: String,
+    /// The API key being rotated out, accepted beside `roku.api_key` until Roku has the new one.
+    pub previous_api_key: Option<SecretString>,
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+    /// Locale used when Roku asks for one the config does not have.
+    pub fallback_locale: String,
+    /// Locale (`en-us`) → the offer card's images and description.
+    pub images: std::collections::BTreeMap<String, IsuImages>,
+    pub products: Vec<IsuProduct>,
+}
+
+impl Default for IsuConfig {
+    fn default() -> Self {
+        Self {
+            app_name: String::new(),
+            images_path: "/api/offers/rsb/images".into(),
+            products_path: "/api/offers/rsb/products".into(),
+            previous_api_key: None,
+            leeway: Duration::from_secs(60),
+            fallback_locale: "en-us".into(),
+            images: Default::default(),
+            products: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsuImages {
+    /// 5–15 URLs; the first is the app logo.
+    pub images: Vec<String>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsuProduct {
+    pub id: String,
+    pub desc: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -552,6 +610,13 @@ impl Config {
         }
 
         let map = ProductMap::new(self.mapping.rule, self.mapping.products.clone());
+        if let Ok(map) = &map {
+            for (key, reason) in
+                crate::roku::isu::check_config(&self.isu, map, self.roku.api_key.is_some())
+            {
+                problem(&key, reason);
+            }
+        }
         match map {
             Ok(map) if problems.is_empty() => Ok(map),
             Ok(_) => Err(problems),

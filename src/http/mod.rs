@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         );
     let other_routes = Router::new()
         .route("/roku/sessions", post(sessions::create))
+        .route("/roku/sessions/revoke", post(sessions::revoke))
         .route("/roku/entitlements", get(entitlements::all))
         .route("/roku/entitlements/{code}", get(entitlements::one))
         .route("/roku/notifications", post(notifications::receive))

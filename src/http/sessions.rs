@@ -8,14 +8,14 @@ use serde_json::{Value, json};
 use super::{
     AppState,
     error::ApiError,
-    extract::JsonBody,
+    extract::{DeviceSession, JsonBody},
     payment::{roku_error, store_unavailable},
     provider_error,
 };
 use crate::{
     provider::{Customer, NewCustomer, ProviderError},
-    roku::transaction::Verdict,
-    session::TokenError,
+    roku::{isu::email_hash, transaction::Verdict},
+    session::{TokenError, refresh_hash},
 };
 
 const MAX_EMAIL: usize = 254;
@@ -40,20 +40,29 @@ pub async fn create(
     JsonBody(req): JsonBody<SessionRequest>,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(refresh) = &req.refresh_token {
-        let (customer, rcid) = state.sessions.rotate(refresh).map_err(|e| match e {
-            TokenError::Expired => ApiError::unauthorized(
-                "token_expired",
-                "The refresh token has expired; sign in again.",
-            ),
-            TokenError::Retired => ApiError::unauthorized(
+        let (customer, rcid) = state
+            .sessions
+            .verify_refresh(refresh)
+            .map_err(|e| match e {
+                TokenError::Expired => ApiError::unauthorized(
+                    "token_expired",
+                    "The refresh token has expired; sign in again.",
+                ),
+                _ => ApiError::unauthorized("invalid_token", "The refresh token is not valid."),
+            })?;
+        // Exactly one rotation of a token wins, here or on another replica.
+        let live = state
+            .store
+            .take_refresh(&refresh_hash(refresh))
+            .await
+            .map_err(|e| store_unavailable(&e))?;
+        if !live {
+            return Err(ApiError::unauthorized(
                 "invalid_token",
-                "The refresh token was already used; sign in again.",
-            ),
-            TokenError::Invalid => {
-                ApiError::unauthorized("invalid_token", "The refresh token is not valid.")
-            }
-        })?;
-        return Ok(Json(session_body(&state, &customer, rcid)));
+                "The refresh token was already used or revoked; sign in again.",
+            ));
+        }
+        return session_body(&state, &customer, rcid).await.map(Json);
     }
     if let Some(purchase_id) = &req.purchase_id {
         return from_purchase(&state, purchase_id, req.email.as_deref())
@@ -110,7 +119,20 @@ pub async fn create(
                 other => provider_error(other),
             })?
     };
-    Ok(Json(session_body(&state, &customer, None)))
+    // The email is known now: Instant Signup eligibility and later pushes can find this customer.
+    if let Err(e) = state
+        .store
+        .record_email_hash(
+            &email_hash(&customer.email),
+            None,
+            Some(&customer.id),
+            "session",
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "email hash not recorded");
+    }
+    session_body(&state, &customer, None).await.map(Json)
 }
 
 /// Account creation on app launch (DESIGN.md §2.1): Roku vouches for the purchase, the link
@@ -148,7 +170,7 @@ async fn from_purchase(
             id: account.customer_id,
             email: account.email.unwrap_or_default(),
         };
-        return Ok(session_body(state, &customer, Some(rcid)));
+        return session_body(state, &customer, Some(rcid)).await;
     }
     let Some(email) = email.map(str::trim) else {
         return Err(ApiError::not_found(
@@ -177,7 +199,15 @@ async fn from_purchase(
         .link_account(&rcid, &customer.id, Some(&customer.email))
         .await
         .map_err(store_down)?;
-    Ok(session_body(state, &customer, Some(rcid)))
+    let hash = email_hash(&customer.email);
+    if let Err(e) = state
+        .store
+        .record_email_hash(&hash, Some(&rcid), Some(&customer.id), "purchase")
+        .await
+    {
+        tracing::warn!(error = %e, "email hash not recorded");
+    }
+    session_body(state, &customer, Some(rcid)).await
 }
 
 /// 32 characters from letters, digits and symbols: more than any provider's password rules ask.
@@ -193,14 +223,41 @@ fn generated_password() -> String {
     password
 }
 
-fn session_body(state: &AppState, customer: &Customer, rcid: Option<String>) -> Value {
+/// Mints the pair and records the refresh token, so it can be rotated once and revoked.
+async fn session_body(
+    state: &AppState,
+    customer: &Customer,
+    rcid: Option<String>,
+) -> Result<Value, ApiError> {
     let tokens = state.sessions.issue(customer, rcid);
-    json!({
+    state
+        .store
+        .save_refresh(
+            &refresh_hash(&tokens.refresh_token),
+            &customer.id,
+            tokens.refresh_expires_at,
+        )
+        .await
+        .map_err(|e| store_unavailable(&e))?;
+    Ok(json!({
         "accessToken": tokens.access_token,
         "refreshToken": tokens.refresh_token,
         "expiresIn": tokens.expires_in,
         "customer": {"id": customer.id, "email": customer.email},
-    })
+    }))
+}
+
+/// `POST /roku/sessions/revoke`: the signed-in customer signs out every device.
+pub async fn revoke(
+    State(state): State<AppState>,
+    DeviceSession(session): DeviceSession,
+) -> Result<Json<Value>, ApiError> {
+    let revoked = state
+        .store
+        .revoke_refresh(&session.sub)
+        .await
+        .map_err(|e| store_unavailable(&e))?;
+    Ok(Json(json!({"revoked": revoked})))
 }
 
 fn check_email(email: &str) -> Result<(), ApiError> {

@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod events;
+pub mod isu;
 pub mod jws;
 pub mod transaction;
 pub mod wcf;

@@ -13,8 +13,10 @@ use sqlx::{
     any::{AnyPoolOptions, AnyRow},
 };
 
+pub mod identity;
 pub mod outbox;
 
+pub use identity::EmailHash;
 pub use outbox::{OutboxItem, OutboxRow, OutboxStatus};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -257,7 +259,7 @@ impl Store {
         )
         .bind(rcid)
         .bind(customer_id)
-        .bind(email)
+        .bind(email.map(|e| e.trim().to_lowercase()))
         .bind(now)
         .execute(&self.pool)
         .await?;

@@ -141,6 +141,48 @@ async fn refresh_rotates_and_the_old_refresh_token_stops_working() {
     assert_eq!(status, StatusCode::OK);
 }
 
+#[tokio::test]
+async fn revoke_signs_out_every_device_of_the_customer() {
+    let app = TestApp::simulator("").await;
+    let (_, tv) = app
+        .post(
+            "/roku/sessions",
+            None,
+            json!({"email": "dee@example.com", "password": "pw-abcdef", "register": true}),
+        )
+        .await;
+    let (_, stick) = app
+        .post(
+            "/roku/sessions",
+            None,
+            json!({"email": "dee@example.com", "password": "pw-abcdef"}),
+        )
+        .await;
+    let (status, body) = app
+        .post(
+            "/roku/sessions/revoke",
+            tv["accessToken"].as_str(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["revoked"], 2);
+    for device in [&tv, &stick] {
+        let (status, body) = app
+            .post(
+                "/roku/sessions",
+                None,
+                json!({"refreshToken": device["refreshToken"]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_token");
+    }
+    // Revoking needs a session of its own.
+    let (status, _) = app.post("/roku/sessions/revoke", None, json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
 fn claims(aud: &str, exp: u64) -> serde_json::Value {
     json!({"iss": "roku-bridge", "aud": aud, "sub": "900000001", "email": "x@example.com", "iat": now() - 10, "exp": exp})
 }
