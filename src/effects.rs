@@ -14,7 +14,10 @@ use crate::{
     confirm::Receipts,
     entitlements::Entitlements,
     mapping::ProductMap,
-    roku::events::{PushEvent, TransactionType},
+    roku::{
+        events::{PushEvent, TransactionType},
+        isu::email_hash,
+    },
     store::{Store, StoreError, Subscription, now_ms},
 };
 
@@ -55,6 +58,40 @@ pub fn subscription_change(event: &PushEvent) -> Option<Subscription> {
         cancelled_at: (state == "cancelled").then_some(at),
         last_transaction_id: event.transaction_id.clone(),
         last_event_at: at,
+    })
+}
+
+/// The account an Instant Signup sale asks for: Roku collected the customer's details on the
+/// device and the customer expects to open the app signed in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignupAccount {
+    pub roku_customer_id: String,
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+}
+
+/// `Some` for a `Sale` made through Instant Signup that carries the customer's email. Pure.
+pub fn signup_account(event: &PushEvent) -> Option<SignupAccount> {
+    if event.transaction_type != TransactionType::Sale || !event.is_instant_signup() {
+        return None;
+    }
+    let email = event
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| e.contains('@'))?;
+    Some(SignupAccount {
+        roku_customer_id: event.customer_id.clone()?,
+        email: email.to_string(),
+        first_name: event.first_name.clone().filter(|n| !n.trim().is_empty()),
+        last_name: event.last_name.clone().filter(|n| !n.trim().is_empty()),
+        transaction_id: event.transaction_id.clone(),
     })
 }
 
@@ -101,6 +138,12 @@ impl Effects {
         let Some(rcid) = event.customer_id.as_deref() else {
             return Ok(());
         };
+        // Any push that names the customer's email feeds Instant Signup eligibility.
+        if let Some(email) = event.email.as_deref().filter(|e| e.contains('@')) {
+            self.store
+                .record_email_hash(&email_hash(email), Some(rcid), None, "push")
+                .await?;
+        }
         // The customer this Roku account is linked to, or the link learnt from a receipt the
         // bridge already holds for this transaction.
         let mut customer = self.store.account(rcid).await?.map(|a| a.customer_id);
@@ -171,5 +214,36 @@ mod tests {
         assert_eq!(s.expires_at, Some(1_660_247_416_000));
         let credit = parse_event(&serde_json::json!({"transactionType": "Credit", "customerId": "rc1", "productCode": "S1-US"})).unwrap();
         assert_eq!(subscription_change(&credit), None);
+    }
+
+    #[test]
+    fn only_an_instant_signup_sale_with_an_email_asks_for_an_account() {
+        let event = |v: serde_json::Value| parse_event(&v).unwrap();
+        let isu = event(serde_json::json!({
+            "transactionType": "Sale", "customerId": "rc1", "transactionId": "t1",
+            "purchaseContext": "ISU", "email": " ann@example.com ", "firstName": "Ann", "lastName": ""
+        }));
+        let account = signup_account(&isu).unwrap();
+        assert_eq!(account.roku_customer_id, "rc1");
+        assert_eq!(account.email, "ann@example.com");
+        assert_eq!(account.first_name.as_deref(), Some("Ann"));
+        assert_eq!(
+            account.last_name, None,
+            "blank names are not sent to the provider"
+        );
+
+        for not_asking in [
+            serde_json::json!({"transactionType": "Sale", "customerId": "rc1", "email": "a@b.c"}),
+            serde_json::json!({"transactionType": "Renewal", "customerId": "rc1", "purchaseContext": "isu", "email": "a@b.c"}),
+            serde_json::json!({"transactionType": "Sale", "customerId": "rc1", "purchaseContext": "isu"}),
+            serde_json::json!({"transactionType": "Sale", "customerId": "rc1", "purchaseContext": "isu", "email": "not-an-email"}),
+            serde_json::json!({"transactionType": "Sale", "purchaseChannel": "isu", "email": "a@b.c"}),
+        ] {
+            assert_eq!(
+                signup_account(&event(not_asking.clone())),
+                None,
+                "{not_asking}"
+            );
+        }
     }
 }

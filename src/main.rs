@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use roku_bridge::{
     config::Config,
     demo,
+    roku::isu::{self, ImportLine},
     store::{OutboxStatus, Store},
     telemetry,
 };
@@ -46,6 +47,37 @@ enum Command {
         #[arg(long, short, global = true, default_value = DEFAULT_CONFIG, env = "ROKU_BRIDGE_CONFIG")]
         config: PathBuf,
     },
+    /// Instant Signup data.
+    Isu {
+        #[command(subcommand)]
+        action: IsuAction,
+        #[arg(long, short, global = true, default_value = DEFAULT_CONFIG, env = "ROKU_BRIDGE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Device sessions.
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsAction,
+        #[arg(long, short, global = true, default_value = DEFAULT_CONFIG, env = "ROKU_BRIDGE_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum IsuAction {
+    /// Mark a publisher's current subscribers so Instant Signup offers them nothing: FILE holds
+    /// one email or SHA-512 hex hash per line (`-` reads standard input).
+    ImportHashes { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum SessionsAction {
+    /// Sign a customer out on every device: their refresh tokens stop working at once (access
+    /// tokens run out within session.access_ttl).
+    Revoke {
+        #[arg(long)]
+        customer: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -84,23 +116,108 @@ fn main() -> ExitCode {
         Command::CheckConfig { path } => check_config(&path),
         Command::Demo { url } => runtime.block_on(demo::run(&url)),
         Command::Outbox { action, config } => runtime.block_on(outbox(config, action)),
+        Command::Isu { action, config } => runtime.block_on(isu(config, action)),
+        Command::Sessions { action, config } => runtime.block_on(sessions(config, action)),
+    }
+}
+
+/// The store the configuration names, for the operator commands.
+async fn open_store(path: &std::path::Path) -> Result<Store, ExitCode> {
+    let config = match Config::load_validated(path) {
+        Ok((config, _)) => config,
+        Err(e) => {
+            eprintln!("roku-bridge: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    Store::connect(config.store.url.expose_secret())
+        .await
+        .map_err(|e| {
+            eprintln!("roku-bridge: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+async fn isu(path: PathBuf, action: IsuAction) -> ExitCode {
+    let IsuAction::ImportHashes { file } = action;
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(&file)
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("roku-bridge: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let (mut hashes, mut invalid) = (Vec::new(), Vec::new());
+    for (n, line) in text.lines().enumerate() {
+        match isu::parse_import_line(line) {
+            ImportLine::Blank => {}
+            ImportLine::Hash(h) => hashes.push(h),
+            ImportLine::Invalid => invalid.push(n + 1),
+        }
+    }
+    if !invalid.is_empty() {
+        // Line numbers only: the lines are customers' emails or hashes.
+        eprintln!(
+            "roku-bridge: {} lines are neither an email nor a SHA-512 hex hash (lines {:?}{}); nothing imported",
+            invalid.len(),
+            &invalid[..invalid.len().min(20)],
+            if invalid.len() > 20 { ", …" } else { "" }
+        );
+        return ExitCode::from(2);
+    }
+    let store = match open_store(&path).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut result = Ok(());
+    for chunk in hashes.chunks(10_000) {
+        result = store.import_subscriber_hashes(chunk).await;
+        if result.is_err() {
+            break;
+        }
+    }
+    store.close().await;
+    match result {
+        Ok(()) => {
+            println!("{} subscribers imported", hashes.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("roku-bridge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn sessions(path: PathBuf, action: SessionsAction) -> ExitCode {
+    let SessionsAction::Revoke { customer } = action;
+    let store = match open_store(&path).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let result = store.revoke_refresh(&customer).await;
+    store.close().await;
+    match result {
+        Ok(n) => {
+            println!("{n} refresh tokens revoked for customer {customer}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("roku-bridge: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
 async fn outbox(path: PathBuf, action: OutboxAction) -> ExitCode {
-    let config = match Config::load_validated(&path) {
-        Ok((config, _)) => config,
-        Err(e) => {
-            eprintln!("roku-bridge: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let store = match Store::connect(config.store.url.expose_secret()).await {
+    let store = match open_store(&path).await {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("roku-bridge: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = match action {
         OutboxAction::List { status, limit } => {

@@ -14,14 +14,27 @@ use futures_util::future::join_all;
 use reqwest::{StatusCode, header};
 use tokio::sync::Notify;
 
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+
+pub use crate::config::{ACCOUNTS_TARGET, EVENTS_TARGET};
 use crate::{
     config::{Config, PROVIDER_TARGET, ProviderKind, RelayConfig},
-    provider::{Provider, ProviderError, ReceiptForward},
-    store::{OutboxItem, Store, StoreError, now_ms},
+    effects::SignupAccount,
+    provider::{
+        Customer, NewCustomer, Provider, ProviderError, ReceiptForward, generated_password,
+    },
+    roku::isu::email_hash,
+    store::{NewDelivery, OutboxItem, Store, StoreError, now_ms},
 };
 
 pub const KIND_PUSH: &str = "push";
 pub const KIND_RECEIPT: &str = "receipt";
+/// An Instant Signup account to create at the provider and link.
+pub const KIND_SIGNUP_ACCOUNT: &str = "signup_account";
+/// One of the bridge's own events for the publisher's webhook.
+pub const KIND_EVENT: &str = "event";
 
 /// What one attempt came to.
 #[derive(Debug, PartialEq)]
@@ -44,6 +57,8 @@ pub struct Relay {
     /// Push targets by name: the provider's push URL first, then the configured ones.
     push_targets: Vec<(String, String)>,
     config: RelayConfig,
+    events_url: Option<String>,
+    events_secret: Option<SecretString>,
     worker_id: String,
     wake: Notify,
 }
@@ -74,6 +89,8 @@ impl Relay {
             http,
             push_targets,
             config: config.relay.clone(),
+            events_url: config.relay.events_url.clone(),
+            events_secret: config.relay.events_secret.clone(),
             worker_id: format!("relay-{}", uuid::Uuid::new_v4().simple()),
             wake: Notify::new(),
         })
@@ -122,6 +139,21 @@ impl Relay {
         }
     }
 
+    /// Runs the pending Instant Signup of `rcid` now, if there is one: the customer opened the
+    /// app before the worker got to it (or while its backoff waits out a provider outage).
+    /// `true` when the signup is still pending afterwards (the provider is down).
+    pub async fn complete_signup(&self, rcid: &str) -> Result<bool, StoreError> {
+        let lease = self.config.lease.as_millis() as i64;
+        match self
+            .store
+            .claim_by_key(ACCOUNTS_TARGET, rcid, &self.worker_id, lease)
+            .await?
+        {
+            Some(item) => Ok(self.attempt(item).await),
+            None => Ok(false),
+        }
+    }
+
     /// Claims one batch of due items and attempts each; returns how many were claimed.
     pub async fn drain_once(&self) -> Result<usize, StoreError> {
         let lease = self.config.lease.as_millis() as i64;
@@ -136,14 +168,18 @@ impl Relay {
         Ok(n)
     }
 
-    async fn attempt(&self, item: OutboxItem) {
+    /// Returns whether the item waits for another attempt.
+    async fn attempt(&self, item: OutboxItem) -> bool {
         let outcome = match item.kind.as_str() {
             KIND_PUSH => self.deliver_push(&item).await,
             KIND_RECEIPT => self.deliver_receipt(&item).await,
+            KIND_SIGNUP_ACCOUNT => self.deliver_signup_account(&item).await,
+            KIND_EVENT => self.deliver_event(&item).await,
             other => Outcome::Dead {
                 error: format!("unknown delivery kind {other}"),
             },
         };
+        let retrying = matches!(outcome, Outcome::Retry { .. });
         let settled = match outcome {
             Outcome::Delivered => {
                 tracing::info!(
@@ -192,6 +228,7 @@ impl Relay {
                 tracing::warn!(id = item.id, error = %e, "outcome not recorded; the lease will expire")
             }
         }
+        retrying
     }
 
     async fn deliver_push(&self, item: &OutboxItem) -> Outcome {
@@ -211,13 +248,7 @@ impl Relay {
             Ok(resp) => classify(resp.status(), retry_after(resp.headers())),
             Err(e) => Outcome::Retry {
                 after: None,
-                error: if e.is_timeout() {
-                    "timed out".into()
-                } else if e.is_connect() {
-                    "connection failed".into()
-                } else {
-                    "request failed".into()
-                },
+                error: request_error(&e),
             },
         }
     }
@@ -267,6 +298,158 @@ impl Relay {
         }
     }
 
+    /// Creates (or finds) the provider account of an Instant Signup and links it, once per Roku
+    /// customer: a replayed push, or a customer who opened the app first, finds the link made.
+    async fn deliver_signup_account(&self, item: &OutboxItem) -> Outcome {
+        let account: SignupAccount = match serde_json::from_str(&item.payload) {
+            Ok(a) => a,
+            Err(e) => {
+                return Outcome::Dead {
+                    error: format!("unreadable signup: {e}"),
+                };
+            }
+        };
+        let rcid = &account.roku_customer_id;
+        match self.store.account(rcid).await {
+            Ok(Some(_)) => return Outcome::Delivered,
+            Ok(None) => {}
+            Err(e) => return store_retry(e),
+        }
+        let known = match self.store.account_by_email(&account.email).await {
+            Ok(known) => known,
+            Err(e) => return store_retry(e),
+        };
+        let (customer, event) = if let Some(known) = known {
+            let customer = Customer {
+                id: known.customer_id,
+                email: account.email.clone(),
+            };
+            (customer, "customer.linked")
+        } else {
+            let new = NewCustomer {
+                email: account.email.clone(),
+                password: generated_password(),
+                first_name: account.first_name.clone(),
+                last_name: account.last_name.clone(),
+            };
+            match self.provider.register(&new).await {
+                Ok(customer) => (customer, "customer.created"),
+                Err(ProviderError::CustomerExists) => {
+                    match self.provider.customer_by_email(&account.email).await {
+                        Ok(Some(customer)) => (customer, "customer.linked"),
+                        Ok(None) => {
+                            // The provider will not say who it is: the customer signs in with
+                            // their own password on the device, and that links the purchase.
+                            if let Err(e) = self
+                                .store
+                                .record_email_hash(
+                                    &email_hash(&account.email),
+                                    Some(rcid),
+                                    None,
+                                    "instant_signup",
+                                )
+                                .await
+                            {
+                                return store_retry(e);
+                            }
+                            return self.emit("customer.exists", &account, None).await;
+                        }
+                        Err(e) => return provider_retry(e),
+                    }
+                }
+                Err(e) => return provider_retry(e),
+            }
+        };
+        let linked = async {
+            self.store
+                .link_account(rcid, &customer.id, Some(&account.email))
+                .await?;
+            self.store
+                .record_email_hash(
+                    &email_hash(&account.email),
+                    Some(rcid),
+                    Some(&customer.id),
+                    "instant_signup",
+                )
+                .await
+        };
+        if let Err(e) = linked.await {
+            return store_retry(e);
+        }
+        tracing::info!(customer_id = %customer.id, event, "Instant Signup account ready");
+        self.emit(event, &account, Some(&customer.id)).await
+    }
+
+    /// Queues an event for the publisher's webhook, keyed so a retried signup sends it once.
+    async fn emit(
+        &self,
+        event: &str,
+        account: &SignupAccount,
+        customer_id: Option<&str>,
+    ) -> Outcome {
+        if self.events_url.is_none() {
+            return Outcome::Delivered;
+        }
+        let id = format!("{event}:{}", account.roku_customer_id);
+        let body = serde_json::json!({
+            "id": id,
+            "type": event,
+            "createdAt": now_ms(),
+            "data": {
+                "customerId": customer_id,
+                "email": account.email,
+                "firstName": account.first_name,
+                "lastName": account.last_name,
+                "rokuCustomerId": account.roku_customer_id,
+                "transactionId": account.transaction_id,
+                "source": "instant_signup",
+                // The password was generated and never shown: the welcome email should carry
+                // the provider's password-reset link.
+                "passwordSet": false,
+            },
+        });
+        let delivery = NewDelivery {
+            target: EVENTS_TARGET.to_string(),
+            kind: KIND_EVENT,
+            payload: body.to_string(),
+            dedupe_key: id,
+            ordering_key: Some(account.roku_customer_id.clone()),
+        };
+        match self.store.enqueue(&delivery).await {
+            Ok(_) => {
+                self.wake();
+                Outcome::Delivered
+            }
+            Err(e) => store_retry(e),
+        }
+    }
+
+    async fn deliver_event(&self, item: &OutboxItem) -> Outcome {
+        let Some(url) = &self.events_url else {
+            return Outcome::Dead {
+                error: "relay.events_url is no longer configured".into(),
+            };
+        };
+        let mut request = self
+            .http
+            .post(url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-roku-bridge-event-id", &item.dedupe_key);
+        if let Some(secret) = &self.events_secret {
+            request = request.header(
+                "x-roku-bridge-signature",
+                sign_event(secret.expose_secret().as_bytes(), item.payload.as_bytes()),
+            );
+        }
+        match request.body(item.payload.clone()).send().await {
+            Ok(resp) => classify(resp.status(), retry_after(resp.headers())),
+            Err(e) => Outcome::Retry {
+                after: None,
+                error: request_error(&e),
+            },
+        }
+    }
+
     /// Exponential with jitter from the attempt count; a `Retry-After` can only postpone.
     fn delay(&self, attempts: i64, retry_after: Option<Duration>) -> Duration {
         let backoff = ExponentialBuilder::default()
@@ -294,6 +477,46 @@ impl Relay {
             delay = (delay * 2).min(self.config.max_backoff);
         }
         (attempts, self.config.give_up_after)
+    }
+}
+
+/// `sha256=<hex>`: HMAC-SHA256 of the exact body, as GitHub and Stripe sign their webhooks.
+pub fn sign_event(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// What went wrong, without the URL (a target's URL may carry a token).
+fn request_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        "request failed".into()
+    }
+}
+
+fn store_retry(e: StoreError) -> Outcome {
+    Outcome::Retry {
+        after: None,
+        error: format!("store: {e}"),
+    }
+}
+
+fn provider_retry(e: ProviderError) -> Outcome {
+    match e {
+        ProviderError::Unavailable {
+            reason,
+            retry_after,
+        } => Outcome::Retry {
+            after: retry_after,
+            error: reason,
+        },
+        other => Outcome::Dead {
+            error: other.to_string(),
+        },
     }
 }
 

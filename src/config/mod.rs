@@ -21,6 +21,11 @@ pub const ENV_PREFIX: &str = "ROKU_BRIDGE__";
 
 /// The outbox target name of the provider's own push URL.
 pub const PROVIDER_TARGET: &str = "provider";
+/// Outbox target of Instant Signup account creation at the provider.
+pub const ACCOUNTS_TARGET: &str = "provider-accounts";
+/// Outbox target of the bridge's events to `relay.events_url`.
+pub const EVENTS_TARGET: &str = "publisher-events";
+const RESERVED_TARGETS: [&str; 3] = [PROVIDER_TARGET, ACCOUNTS_TARGET, EVENTS_TARGET];
 
 /// The smallest HS256 key we accept: a shorter one can be brute-forced offline from any token.
 pub const MIN_SIGNING_KEY_BYTES: usize = 32;
@@ -167,6 +172,11 @@ pub struct RelayConfig {
     /// Relay pushes to the provider's own push URL (Roku allows only one push URL).
     pub provider: bool,
     pub targets: Vec<RelayTarget>,
+    /// The publisher's webhook for the bridge's own events (`customer.created` after an Instant
+    /// Signup, so the publisher can send the welcome email). Unset: no events are sent.
+    pub events_url: Option<String>,
+    /// Signs each event body: `x-roku-bridge-signature: sha256=<hex HMAC-SHA256>`.
+    pub events_secret: Option<SecretString>,
     /// Past this since the first attempt, a delivery goes to the dead letters (Roku's own 72 h).
     #[serde(with = "humantime_serde")]
     pub give_up_after: Duration,
@@ -191,6 +201,8 @@ impl Default for RelayConfig {
         Self {
             provider: true,
             targets: Vec::new(),
+            events_url: None,
+            events_secret: None,
             give_up_after: Duration::from_secs(72 * 3600),
             initial_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(3600),
@@ -567,15 +579,26 @@ impl Config {
         let mut names = std::collections::HashSet::new();
         for (i, t) in self.relay.targets.iter().enumerate() {
             let key = format!("relay.targets[{i}]");
-            if t.name.is_empty() || t.name == PROVIDER_TARGET || !names.insert(t.name.clone()) {
+            if t.name.is_empty()
+                || RESERVED_TARGETS.contains(&t.name.as_str())
+                || !names.insert(t.name.clone())
+            {
                 problem(
                     &key,
-                    format!("name must be unique, non-empty and not \"{PROVIDER_TARGET}\""),
+                    format!("name must be unique, non-empty and none of {RESERVED_TARGETS:?}"),
                 );
             }
             if !(t.url.starts_with("https://") || t.url.starts_with("http://")) {
                 problem(&key, "url must be an http:// or https:// URL".into());
             }
+        }
+        if let Some(url) = &self.relay.events_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            problem(
+                "relay.events_url",
+                "must be an http:// or https:// URL".into(),
+            );
         }
         if self.relay.lease < Duration::from_secs(1) || self.relay.concurrency == 0 {
             problem(

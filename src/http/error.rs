@@ -108,6 +108,13 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
             headers.insert(name.clone(), value.clone());
         }
     }
+    if error.status == StatusCode::UNAUTHORIZED {
+        // RFC 6750: every protected endpoint here takes a Bearer token.
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"roku-bridge\""),
+        );
+    }
     if let Some(after) = error.retry_after {
         let secs = after.as_secs().max(1);
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -39,6 +39,7 @@ use crate::{
 pub mod entitlements;
 pub mod error;
 pub mod extract;
+pub mod isu;
 pub mod notifications;
 pub mod payment;
 pub mod sessions;
@@ -89,9 +90,22 @@ pub fn router(state: AppState) -> Router {
                 .timeout(server.request_timeout),
         );
 
-    Router::new()
-        .merge(payment_routes)
-        .merge(other_routes)
+    let mut router = Router::new().merge(payment_routes).merge(other_routes);
+    // Mounted only when configured: Roku is given the two URLs once, with the app name.
+    let signup = &state.config.isu;
+    if !signup.app_name.is_empty() {
+        router = router.merge(
+            Router::new()
+                .route(&signup.images_path, get(isu::images))
+                .route(&signup.products_path, get(isu::products))
+                .layer(
+                    ServiceBuilder::new()
+                        .layer(HandleErrorLayer::new(handle_timeout))
+                        .timeout(server.request_timeout),
+                ),
+        );
+    }
+    router
         .fallback(|| async { ApiError::not_found("not_found", "There is no such endpoint.") })
         .layer(
             ServiceBuilder::new()
@@ -100,6 +114,7 @@ pub fn router(state: AppState) -> Router {
                 // Marked before the trace layer sees the headers, so no log line can show a token.
                 .layer(SetSensitiveRequestHeadersLayer::new([
                     header::AUTHORIZATION,
+                    HeaderName::from_static(isu::EMAIL_HASH_HEADER),
                 ]))
                 .layer(
                     TraceLayer::new_for_http()

@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use super::{AppState, error::ApiError, payment::store_unavailable};
 use crate::{
-    effects::subscription_change,
-    relay::KIND_PUSH,
+    effects::{signup_account, subscription_change},
+    relay::{ACCOUNTS_TARGET, KIND_PUSH, KIND_SIGNUP_ACCOUNT},
     roku::{
         events::{INVALIDATE_KEYS_MESSAGE_TYPE, PUSH_MESSAGE_TYPE, decode_message, parse_event},
         jws::PushAuthError,
@@ -102,6 +102,18 @@ pub async fn receive(State(state): State<AppState>, body: Bytes) -> Result<Respo
             ordering_key: rcid.clone(),
         })
         .collect();
+    let mut deliveries = deliveries;
+    // An Instant Signup sale owes the customer an account: created by the relay, in the same
+    // commit as the push, so it survives a crash and is retried while the provider is down.
+    if let Some(account) = event.as_ref().and_then(signup_account) {
+        deliveries.push(NewDelivery {
+            target: ACCOUNTS_TARGET.to_string(),
+            kind: KIND_SIGNUP_ACCOUNT,
+            payload: serde_json::to_string(&account).expect("plain struct serializes"),
+            dedupe_key: account.roku_customer_id.clone(),
+            ordering_key: rcid.clone(),
+        });
+    }
     let subscription = event.as_ref().and_then(subscription_change);
     let stored = state
         .store

@@ -13,7 +13,7 @@ use super::{
     provider_error,
 };
 use crate::{
-    provider::{Customer, NewCustomer, ProviderError},
+    provider::{Customer, NewCustomer, ProviderError, generated_password},
     roku::{isu::email_hash, transaction::Verdict},
     session::{TokenError, refresh_hash},
 };
@@ -64,7 +64,11 @@ pub async fn create(
         }
         return session_body(&state, &customer, rcid).await.map(Json);
     }
-    if let Some(purchase_id) = &req.purchase_id {
+    if let Some(purchase_id) = req
+        .purchase_id
+        .as_deref()
+        .filter(|_| req.password.is_none())
+    {
         return from_purchase(&state, purchase_id, req.email.as_deref())
             .await
             .map(Json);
@@ -119,12 +123,18 @@ pub async fn create(
                 other => provider_error(other),
             })?
     };
+    // Signing in with a purchase links it: the Instant Signup customer who already had an
+    // account proves it is theirs with the password.
+    let rcid = match &req.purchase_id {
+        Some(purchase_id) => Some(link_purchase(&state, purchase_id, &customer).await?),
+        None => None,
+    };
     // The email is known now: Instant Signup eligibility and later pushes can find this customer.
     if let Err(e) = state
         .store
         .record_email_hash(
             &email_hash(&customer.email),
-            None,
+            rcid.as_deref(),
             Some(&customer.id),
             "session",
         )
@@ -132,16 +142,37 @@ pub async fn create(
     {
         tracing::warn!(error = %e, "email hash not recorded");
     }
-    session_body(&state, &customer, None).await.map(Json)
+    session_body(&state, &customer, rcid).await.map(Json)
 }
 
-/// Account creation on app launch (DESIGN.md §2.1): Roku vouches for the purchase, the link
-/// names the account; without a link, `email` creates one.
-async fn from_purchase(
+/// The Roku customer behind an entitled purchase, linked to `customer` unless another account
+/// already holds it.
+async fn link_purchase(
     state: &AppState,
     purchase_id: &str,
-    email: Option<&str>,
-) -> Result<Value, ApiError> {
+    customer: &Customer,
+) -> Result<String, ApiError> {
+    let rcid = entitled_roku_customer(state, purchase_id).await?;
+    let store_down = |e: crate::store::StoreError| store_unavailable(&e);
+    match state.store.account(&rcid).await.map_err(store_down)? {
+        Some(account) if account.customer_id != customer.id => Err(ApiError::conflict(
+            "purchase_linked_elsewhere",
+            "This Roku customer is linked to another account.",
+        )),
+        Some(_) => Ok(rcid),
+        None => {
+            state
+                .store
+                .link_account(&rcid, &customer.id, Some(&customer.email))
+                .await
+                .map_err(store_down)?;
+            Ok(rcid)
+        }
+    }
+}
+
+/// Asks Roku about the purchase: it must exist, be entitled and name its customer.
+async fn entitled_roku_customer(state: &AppState, purchase_id: &str) -> Result<String, ApiError> {
     let Some(roku) = &state.roku else {
         return Err(ApiError::unprocessable(
             "roku_not_configured",
@@ -158,14 +189,41 @@ async fn from_purchase(
             format!("Roku says this purchase is {reason}."),
         ));
     }
-    let rcid = tx.roku_customer_id.clone().ok_or_else(|| {
+    tx.roku_customer_id.clone().ok_or_else(|| {
         ApiError::unprocessable(
             "invalid_receipt",
             "Roku did not say which customer made this purchase.",
         )
-    })?;
+    })
+}
+
+/// Account creation on app launch (DESIGN.md §2.1): Roku vouches for the purchase, the link
+/// names the account; without a link, `email` creates one.
+async fn from_purchase(
+    state: &AppState,
+    purchase_id: &str,
+    email: Option<&str>,
+) -> Result<Value, ApiError> {
+    let rcid = entitled_roku_customer(state, purchase_id).await?;
     let store_down = |e: crate::store::StoreError| store_unavailable(&e);
-    if let Some(account) = state.store.account(&rcid).await.map_err(store_down)? {
+    let mut linked = state.store.account(&rcid).await.map_err(store_down)?;
+    if linked.is_none() {
+        // An Instant Signup may be waiting in the outbox for this customer: do it now.
+        let pending = state
+            .relay
+            .complete_signup(&rcid)
+            .await
+            .map_err(store_down)?;
+        linked = state.store.account(&rcid).await.map_err(store_down)?;
+        if linked.is_none() && pending {
+            return Err(ApiError::unavailable(
+                "account_pending",
+                "The account from this signup is still being created; try again shortly.",
+                std::time::Duration::from_secs(5),
+            ));
+        }
+    }
+    if let Some(account) = linked {
         let customer = Customer {
             id: account.customer_id,
             email: account.email.unwrap_or_default(),
@@ -183,14 +241,14 @@ async fn from_purchase(
     // the provider's reset flow gives them one of their own if they want it.
     let new = NewCustomer {
         email: email.to_string(),
-        password: SecretString::from(generated_password()),
+        password: generated_password(),
         first_name: None,
         last_name: None,
     };
     let customer = state.provider.register(&new).await.map_err(|e| match e {
         ProviderError::CustomerExists => ApiError::conflict(
             "customer_exists",
-            "An account with this email exists; sign in with its password to link this purchase.",
+            "An account with this email exists; sign in with its password and this purchaseId to link it.",
         ),
         other => provider_error(other),
     })?;
@@ -208,19 +266,6 @@ async fn from_purchase(
         tracing::warn!(error = %e, "email hash not recorded");
     }
     session_body(state, &customer, Some(rcid)).await
-}
-
-/// 32 characters from letters, digits and symbols: more than any provider's password rules ask.
-fn generated_password() -> String {
-    use rand::Rng;
-    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789!#$%&*+-=?@_";
-    let mut rng = rand::rng();
-    let mut password: String = (0..29)
-        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-        .collect();
-    // One of each class, whatever the draw, for providers that insist.
-    password.push_str("a7!");
-    password
 }
 
 /// Mints the pair and records the refresh token, so it can be rotated once and revoked.

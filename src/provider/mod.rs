@@ -96,6 +96,26 @@ pub trait Provider: Send + Sync + 'static {
     /// Accepted means queued at the provider for asynchronous validation, not granted.
     async fn submit_receipt(&self, receipt: &ReceiptForward) -> Result<(), ProviderError>;
     async fn access(&self, customer_id: &str, offer_id: &str) -> Result<Access, ProviderError>;
+    /// The customer with this email, for linking an account the provider says already exists.
+    /// `None` when the provider has no publisher-side lookup (Cleeng documents none).
+    async fn customer_by_email(&self, _email: &str) -> Result<Option<Customer>, ProviderError> {
+        Ok(None)
+    }
+}
+
+/// 32 characters from letters, digits and symbols: more than any provider's password rules ask.
+/// For accounts the bridge creates: the customer never types it (they sign in through the
+/// bridge's tokens) and the provider's reset flow gives them one of their own.
+pub fn generated_password() -> SecretString {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789!#$%&*+-=?@_";
+    let mut rng = rand::rng();
+    let mut password: String = (0..29)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect();
+    // One of each class, whatever the draw, for providers that insist.
+    password.push_str("a7!");
+    SecretString::from(password)
 }
 
 pub fn from_config(config: &ProviderConfig) -> anyhow::Result<Arc<dyn Provider>> {

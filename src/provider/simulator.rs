@@ -77,6 +77,17 @@ impl Provider for Simulator {
         }
     }
 
+    async fn customer_by_email(&self, email: &str) -> Result<Option<Customer>, ProviderError> {
+        Ok(self
+            .lock()
+            .customers
+            .get(&email.to_lowercase())
+            .map(|c| Customer {
+                id: c.id.clone(),
+                email: c.email.clone(),
+            }))
+    }
+
     async fn register(&self, customer: &NewCustomer) -> Result<Customer, ProviderError> {
         let mut state = self.lock();
         let key = customer.email.to_lowercase();

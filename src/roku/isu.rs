@@ -120,6 +120,37 @@ pub fn normalize_hash(header: &str) -> Option<String> {
     (h.len() == 128 && h.bytes().all(|b| b.is_ascii_hexdigit())).then(|| h.to_ascii_lowercase())
 }
 
+/// Whether a subscription, as the pushes left it, makes its customer a current subscriber:
+/// active, in grace, or cancelled with paid time left. Lapsed (on hold, expired), refunded and
+/// charged-back customers are not, and since October 2024 Roku requires offers for them.
+pub fn is_current(state: &str, expires_at_ms: Option<i64>, now_ms: i64) -> bool {
+    match state {
+        "active" | "grace" => true,
+        "cancelled" => expires_at_ms.is_some_and(|e| e > now_ms),
+        _ => false,
+    }
+}
+
+/// One line of an operator's subscriber list: an email (hashed here, so the list can be a
+/// plain export) or an already-computed hash.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ImportLine {
+    Blank,
+    Hash(String),
+    Invalid,
+}
+
+pub fn parse_import_line(line: &str) -> ImportLine {
+    let line = line.trim().trim_start_matches('\u{feff}');
+    if line.is_empty() || line.starts_with('#') {
+        ImportLine::Blank
+    } else if line.contains('@') {
+        ImportLine::Hash(email_hash(line))
+    } else {
+        normalize_hash(line).map_or(ImportLine::Invalid, ImportLine::Hash)
+    }
+}
+
 /// Roku forbids pricing in the offer card text: it fills prices in from the catalog.
 pub fn mentions_price(text: &str) -> bool {
     let lower = text.to_lowercase();
@@ -249,6 +280,38 @@ mod tests {
         assert_eq!(normalize_hash(&h[..127]), None);
         assert_eq!(normalize_hash(&format!("{}g", &h[..127])), None);
         assert_eq!(normalize_hash(""), None);
+    }
+
+    #[test]
+    fn current_subscribers_are_active_in_grace_or_cancelled_with_time_left() {
+        let now = 1_000_000;
+        assert!(is_current("active", None, now));
+        assert!(is_current("grace", Some(now - 1), now));
+        assert!(is_current("cancelled", Some(now + 1), now));
+        assert!(!is_current("cancelled", Some(now - 1), now));
+        assert!(!is_current("cancelled", None, now));
+        assert!(!is_current("refunded", Some(now + 1), now));
+        assert!(!is_current("on_hold", Some(now + 1), now));
+    }
+
+    #[test]
+    fn import_lines_are_emails_or_hashes() {
+        let h = email_hash("ann@example.com");
+        assert_eq!(
+            parse_import_line("  Ann@Example.com\r"),
+            ImportLine::Hash(h.clone())
+        );
+        assert_eq!(
+            parse_import_line("\u{feff}ann@example.com"),
+            ImportLine::Hash(h.clone())
+        );
+        assert_eq!(parse_import_line(&h.to_uppercase()), ImportLine::Hash(h));
+        assert_eq!(parse_import_line(""), ImportLine::Blank);
+        assert_eq!(
+            parse_import_line("# exported 2026-11-01"),
+            ImportLine::Blank
+        );
+        assert_eq!(parse_import_line("not a hash"), ImportLine::Invalid);
     }
 
     #[test]

@@ -40,17 +40,23 @@ impl Store {
         Ok(())
     }
 
-    /// The operator's list of current subscribers (`roku-bridge isu import-hashes`).
-    pub async fn import_subscriber_hash(&self, hash: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO email_hashes (hash, imported_subscriber, source, updated_at)
-             VALUES ($1, 1, 'import', $2)
-             ON CONFLICT (hash) DO UPDATE SET imported_subscriber = 1, updated_at = excluded.updated_at",
-        )
-        .bind(hash)
-        .bind(now_ms())
-        .execute(self.pool())
-        .await?;
+    /// The operator's list of current subscribers (`roku-bridge isu import-hashes`), one
+    /// transaction per batch so a million lines take seconds, not a commit each.
+    pub async fn import_subscriber_hashes(&self, hashes: &[String]) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        for hash in hashes {
+            sqlx::query(
+                "INSERT INTO email_hashes (hash, imported_subscriber, source, updated_at)
+                 VALUES ($1, 1, 'import', $2)
+                 ON CONFLICT (hash) DO UPDATE SET imported_subscriber = 1, updated_at = excluded.updated_at",
+            )
+            .bind(hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -149,7 +149,23 @@ impl Store {
         let pool = options.connect(&url).await?;
         let store = Self { pool, dialect };
         match dialect {
-            Dialect::Sqlite => SQLITE_MIGRATIONS.run(&store.pool).await?,
+            // PostgreSQL migrations take an advisory lock; SQLite's take none, so two processes
+            // opening a new file at once (the bridge and an operator command, two test
+            // connections) can both try the first migration. Each runs in a transaction, so the
+            // loser changed nothing: it looks again and finds the migration applied.
+            Dialect::Sqlite => {
+                let mut tries = 0;
+                loop {
+                    match SQLITE_MIGRATIONS.run(&store.pool).await {
+                        Ok(()) => break,
+                        Err(_) if tries < 20 => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
             Dialect::Postgres => POSTGRES_MIGRATIONS.run(&store.pool).await?,
         }
         Ok(store)

@@ -131,6 +131,44 @@ impl Store {
         Ok(items)
     }
 
+    /// Leases one pending item by its (target, dedupe key), due or not: a request that needs
+    /// it done now (a customer opening the app) does not wait for its backoff.
+    pub async fn claim_by_key(
+        &self,
+        target: &str,
+        dedupe_key: &str,
+        worker: &str,
+        lease_ms: i64,
+    ) -> Result<Option<OutboxItem>, StoreError> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "UPDATE outbox SET locked_by = $1, locked_until = $2
+             WHERE target = $3 AND dedupe_key = $4 AND status = 'pending'
+               AND (locked_until IS NULL OR locked_until < $5)
+             RETURNING id, target, kind, payload, dedupe_key, attempts, window_started_at",
+        )
+        .bind(worker)
+        .bind(now + lease_ms)
+        .bind(target)
+        .bind(dedupe_key)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row
+            .map(|r| -> Result<OutboxItem, sqlx::Error> {
+                Ok(OutboxItem {
+                    id: r.try_get("id")?,
+                    target: r.try_get("target")?,
+                    kind: r.try_get("kind")?,
+                    payload: r.try_get("payload")?,
+                    dedupe_key: r.try_get("dedupe_key")?,
+                    attempts: r.try_get("attempts")?,
+                    window_started_at: r.try_get("window_started_at")?,
+                })
+            })
+            .transpose()?)
+    }
+
     /// Only the lease holder may settle an item: a worker whose lease ran out (and whose item
     /// another worker took) must not overwrite that worker's outcome.
     pub async fn mark_delivered(&self, id: i64, worker: &str) -> Result<bool, StoreError> {

@@ -233,3 +233,18 @@ pub fn order(purchase_id: &str, code: &str) -> Value {
     json!({"order": {"purchaseId": purchase_id, "code": code, "amount": 4.99, "total": 5.39, "qty": 1},
            "ipAddress": "203.0.113.7"})
 }
+
+/// Polls `check` every 50 ms for up to 5 s: the relay and the effects run after the ack.
+pub async fn wait_for<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}

@@ -7,6 +7,7 @@ mod entitlements;
 mod errors;
 mod fake_roku;
 mod helpers;
+mod isu;
 mod notifications;
 mod payment;
 mod restart;

@@ -15,7 +15,7 @@ use wiremock::{
 use crate::{
     backend::Backend,
     fake_roku::{self, FakeRoku, KID, ROKU_KEY, WRONG_KEY},
-    helpers::{PUBLISHER_ID, TestApp},
+    helpers::{PUBLISHER_ID, TestApp, wait_for},
     on_both_backends,
 };
 
@@ -58,20 +58,6 @@ async fn relayed(app: &TestApp) -> Vec<String> {
         .into_iter()
         .map(|r| String::from_utf8(r.body).unwrap())
         .collect()
-}
-
-async fn wait_for<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 async fn accept_pushes(app: &TestApp) {

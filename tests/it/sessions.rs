@@ -278,3 +278,45 @@ async fn session_requests_are_validated() {
         assert_eq!(resp["error"]["code"], code, "{body}");
     }
 }
+
+#[tokio::test]
+async fn the_operator_revokes_a_customers_sessions_from_the_command_line() {
+    let app = TestApp::simulator("").await;
+    let (_, session) = app
+        .post(
+            "/roku/sessions",
+            None,
+            json!({"email": "eve@example.com", "password": "pw-abcdef", "register": true}),
+        )
+        .await;
+    let customer = session["customer"]["id"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"{}\"\n[session]\nsigning_key = \"{SIGNING_KEY}\"\n",
+            app.store_url
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roku-bridge"))
+        .args(["sessions", "revoke", "--customer", customer, "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("1 refresh tokens revoked"));
+    let (status, _) = app
+        .post(
+            "/roku/sessions",
+            None,
+            json!({"refreshToken": session["refreshToken"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

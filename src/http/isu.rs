@@ -1,0 +1,146 @@
+//! Instant Signup (DESIGN.md §3.2): the two endpoints Roku calls to build the offer card.
+//!
+//! Roku documents 200, 400 and 500 only. A token that fails verification answers 401 with the
+//! §2 body and `WWW-Authenticate`: it is neither a malformed request nor our failure, and 401 is
+//! what an operator reading Roku's error report (or our logs) recognises at once. Eligibility
+//! fails open: a missing or malformed hash header, or a store that cannot answer, gets the
+//! offers and a warning, because Roku requires offers for every non-subscriber and showing one
+//! to a subscriber costs nothing (Roku will not sell a product twice).
+
+use std::collections::BTreeSet;
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use super::{AppState, error::ApiError};
+use crate::{
+    roku::isu::{self, Endpoint, IsuAuthError},
+    store::{Store, StoreError, now_ms},
+};
+
+pub const EMAIL_HASH_HEADER: &str = "roku-reserved-email-hash";
+
+/// `GET /api/offers/rsb/images`: the card's artwork and description for Roku's `locale`.
+pub async fn images(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorize(&state, &headers, Endpoint::Images) {
+        return e.into_response();
+    }
+    let isu = &state.config.isu;
+    let locale = headers
+        .get("locale")
+        .and_then(|v| v.to_str().ok())
+        .map(|l| l.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    // Validation guarantees the fallback locale exists.
+    let card = isu
+        .images
+        .get(&locale)
+        .or_else(|| isu.images.get(&isu.fallback_locale));
+    match card {
+        Some(card) => no_store(Json(card).into_response()),
+        None => ApiError::internal().into_response(),
+    }
+}
+
+/// `GET /api/offers/rsb/products`: the offers, or none for a current subscriber.
+pub async fn products(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorize(&state, &headers, Endpoint::Products) {
+        return e.into_response();
+    }
+    let header = headers.get(EMAIL_HASH_HEADER).and_then(|v| v.to_str().ok());
+    let current = match header.map(isu::normalize_hash) {
+        None => {
+            tracing::warn!("Instant Signup eligibility without an email hash: offers sent");
+            false
+        }
+        Some(None) => {
+            // The value itself is personal data: only its length is worth logging.
+            tracing::warn!(
+                length = header.map_or(0, str::len),
+                "Instant Signup email hash is not SHA-512 hex: offers sent"
+            );
+            false
+        }
+        Some(Some(hash)) => match is_current_subscriber(&state.store, &hash).await {
+            Ok(current) => current,
+            Err(e) => {
+                tracing::warn!(error = %e, "Instant Signup eligibility unknown (store): offers sent");
+                false
+            }
+        },
+    };
+    let products = if current {
+        Vec::new()
+    } else {
+        state.config.isu.products.clone()
+    };
+    no_store(Json(json!({ "products": products })).into_response())
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap, endpoint: Endpoint) -> Result<(), ApiError> {
+    let config = &state.config;
+    let mut keys: Vec<&[u8]> = Vec::with_capacity(2);
+    if let Some(key) = &config.roku.api_key {
+        keys.push(key.expose_secret().as_bytes());
+    }
+    if let Some(key) = &config.isu.previous_api_key {
+        keys.push(key.expose_secret().as_bytes());
+    }
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    isu::verify(
+        authorization,
+        &keys,
+        &config.isu.app_name,
+        endpoint,
+        config.isu.leeway.as_secs(),
+    )
+    .map_err(|e| {
+        tracing::warn!(endpoint = endpoint.subject(), error = %e, "Instant Signup call refused");
+        let message = match e {
+            IsuAuthError::Missing => "A Bearer token signed by Roku is required.",
+            IsuAuthError::Invalid(_) => "The token is not a valid Roku Instant Signup token.",
+        };
+        ApiError::unauthorized("invalid_token", message)
+    })
+}
+
+/// A current subscriber by what the bridge knows of this hash: the subscriptions of every Roku
+/// customer linked to it as the pushes left them, else the operator's imported list.
+async fn is_current_subscriber(store: &Store, hash: &str) -> Result<bool, StoreError> {
+    let Some(known) = store.email_hash(hash).await? else {
+        return Ok(false);
+    };
+    let mut rcids: BTreeSet<String> = known.roku_customer_id.into_iter().collect();
+    if let Some(customer) = &known.customer_id {
+        rcids.extend(store.roku_customers_of(customer).await?);
+    }
+    let now = now_ms();
+    let mut seen_any = false;
+    for rcid in &rcids {
+        for sub in store.subscriptions_of(rcid).await? {
+            seen_any = true;
+            if isu::is_current(&sub.state, sub.expires_at, now) {
+                return Ok(true);
+            }
+        }
+    }
+    // Pushes are newer than any import: the imported flag decides only when they are silent.
+    Ok(!seen_any && known.imported_subscriber)
+}
+
+/// Eligibility is per customer and changes with every push: no cache may keep it.
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    debug_assert_eq!(response.status(), StatusCode::OK);
+    response
+}
