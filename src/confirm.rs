@@ -266,8 +266,19 @@ impl Receipts {
         let this = self.clone();
         let receipt = receipt.clone();
         tokio::spawn(async move {
+            let started = std::time::Instant::now();
             let outcome = this.confirm(&receipt).await;
             let settled = outcome.is_final();
+            let label = match &outcome {
+                Phase::Granted { .. } => "granted",
+                Phase::Rejected { .. } => "rejected",
+                Phase::Queued => "queued",
+                Phase::Unavailable { .. } => "unavailable",
+                _ => "pending",
+            };
+            metrics::counter!("roku_bridge_confirmations_total", "outcome" => label).increment(1);
+            metrics::histogram!("roku_bridge_confirmation_duration_seconds", "outcome" => label)
+                .record(started.elapsed().as_secs_f64());
             {
                 let mut running = receipt.running.lock().unwrap_or_else(|p| p.into_inner());
                 *running = false;

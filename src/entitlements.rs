@@ -128,6 +128,15 @@ impl Entitlements {
         }
     }
 
+    /// Cached answers (moka's estimate: it settles pending work lazily).
+    pub fn len(&self) -> u64 {
+        self.cache.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub async fn lookup(&self, customer_id: &str, offer_id: &str) -> Result<Lookup, ProviderError> {
         let key = (customer_id.to_string(), offer_id.to_string());
         let current = self.cache.get(&key).await;
@@ -135,9 +144,12 @@ impl Entitlements {
             && entry.fetched.elapsed() < self.ttls.fresh_for(&entry)
         {
             self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("roku_bridge_entitlement_cache_total", "result" => "hit")
+                .increment(1);
             return Ok(fresh(entry));
         }
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("roku_bridge_entitlement_cache_total", "result" => "miss").increment(1);
         let fetched = self
             .inflight
             .try_get_with(key.clone(), self.fetch(key.clone()))
@@ -150,6 +162,8 @@ impl Entitlements {
             Err(error) => match current {
                 Some(entry) => {
                     self.stats.stale_served.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("roku_bridge_entitlement_cache_total", "result" => "stale")
+                        .increment(1);
                     Ok(Lookup {
                         access: entry.access,
                         checked_at: entry.checked_at,

@@ -9,6 +9,7 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
+pub mod admin;
 pub mod config;
 pub mod confirm;
 pub mod demo;
@@ -99,41 +100,85 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
 
 /// Serves until the process ends. Tests spawn this on a `127.0.0.1:0` listener.
 pub async fn run(config: Config, listener: TcpListener) -> anyhow::Result<()> {
-    run_until(config, listener, std::future::pending()).await
+    run_until(config, listener, None, std::future::pending()).await
 }
 
-/// Serves until `shutdown` completes, then finishes the requests in flight.
+/// Serves the API (and the admin endpoints, given their listener) until `shutdown` completes,
+/// then drains: readiness turns false, `server.drain_delay` later the listener stops accepting,
+/// and requests in flight get `server.shutdown_grace` to finish while the relay hands back its
+/// leases.
 pub async fn run_until(
     config: Config,
     listener: TcpListener,
+    admin: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    admin::prometheus();
+    let drain_delay = config.server.drain_delay;
+    let grace = config.server.shutdown_grace;
     let state = build_state(config).await?;
     let policy = state.receipts.policy();
+    let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
     tracing::info!(
         addr = %listener.local_addr()?,
+        admin_addr = admin_addr.map(|a| a.to_string()),
         provider = state.provider.name(),
         products = state.mapping.len(),
         confirm_timeout = ?policy.timeout,
         max_polls_per_confirmation = policy.max_polls(),
         "roku-bridge listening"
     );
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // One signal stops both the server and the relay; the relay hands its leases back.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let relay = tokio::spawn(state.relay.clone().run(stopped(stop_rx.clone())));
+    if let Some(admin) = admin {
+        let health = admin::Health {
+            store: state.store.clone(),
+            provider: state.provider.clone(),
+            entitlements: state.entitlements.clone(),
+            draining: draining.clone(),
+        };
+        // The admin listener outlives the drain: probes keep getting answers until exit.
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(admin, admin::router(health)).await {
+                tracing::error!(error = %e, "admin listener stopped");
+            }
+        });
+    }
 
     let app = http::router(state);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(stopped(stop_rx))
-        .await
-        .context("serving HTTP");
-    let _ = relay.await;
-    served
+    {
+        let draining = draining.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            draining.store(true, std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(drain_delay).await;
+            let _ = stop_tx.send(true);
+        });
+    }
+    let serve = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let served = async { serve.await.context("serving HTTP") };
+    tokio::pin!(served);
+    // Past the grace period after the stop, whatever is still in flight is cut off.
+    let deadline = async {
+        stopped(stop_rx).await;
+        tokio::time::sleep(grace).await;
+    };
+    let result = tokio::select! {
+        r = &mut served => r,
+        _ = deadline => {
+            tracing::warn!(grace = ?grace, "shutdown grace period over: dropping requests in flight");
+            Ok(())
+        }
+    };
+    let _ = tokio::time::timeout(grace, relay).await;
+    result
 }

@@ -299,7 +299,17 @@ async fn serve(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match roku_bridge::run_until(config, listener, shutdown_signal()).await {
+    let admin = match tokio::net::TcpListener::bind(config.admin.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "roku-bridge: cannot listen on {} (admin.listen): {e}",
+                config.admin.listen
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match roku_bridge::run_until(config, listener, Some(admin), shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "roku-bridge stopped");

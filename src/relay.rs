@@ -180,6 +180,13 @@ impl Relay {
             },
         };
         let retrying = matches!(outcome, Outcome::Retry { .. });
+        let label = match &outcome {
+            Outcome::Delivered => "delivered",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Dead { .. } => "dead",
+        };
+        metrics::counter!("roku_bridge_deliveries_total", "target" => item.target.clone(), "kind" => item.kind.clone(), "outcome" => label)
+            .increment(1);
         let settled = match outcome {
             Outcome::Delivered => {
                 tracing::info!(

@@ -36,6 +36,8 @@ pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
     pub provider: ProviderConfig,
     #[serde(default)]
     pub session: SessionConfig,
@@ -232,6 +234,28 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// Requests served at once before new ones are shed with 503.
     pub max_concurrency: usize,
+    /// On SIGTERM, readiness turns false this long before the listener stops accepting, so
+    /// load balancers stop routing here first.
+    #[serde(with = "humantime_serde")]
+    pub drain_delay: Duration,
+    /// Then requests in flight (and the relay's current deliveries) get this long to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+/// The operator's listener: `/metrics`, `/healthz`, `/readyz`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -241,6 +265,8 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(10),
             body_limit: 64 * 1024,
             max_concurrency: 4096,
+            drain_delay: Duration::ZERO,
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }

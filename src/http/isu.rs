@@ -56,10 +56,14 @@ pub async fn products(State(state): State<AppState>, headers: HeaderMap) -> Resp
     let header = headers.get(EMAIL_HASH_HEADER).and_then(|v| v.to_str().ok());
     let current = match header.map(isu::normalize_hash) {
         None => {
+            metrics::counter!("roku_bridge_isu_hash_unusable_total", "reason" => "missing")
+                .increment(1);
             tracing::warn!("Instant Signup eligibility without an email hash: offers sent");
             false
         }
         Some(None) => {
+            metrics::counter!("roku_bridge_isu_hash_unusable_total", "reason" => "malformed")
+                .increment(1);
             // The value itself is personal data: only its length is worth logging.
             tracing::warn!(
                 length = header.map_or(0, str::len),

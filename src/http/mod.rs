@@ -121,6 +121,9 @@ pub fn router(state: AppState) -> Router {
                         .make_span_with(make_span)
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),
                 )
+                // Outside everything that can answer (errors, sheds, limits), so every answer
+                // is counted with its final status.
+                .layer(middleware::from_fn(record_metrics))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 // Inside the id layers, so the §2 body can name the request id; outside every
                 // layer that produces errors, so none escapes without the body.
@@ -135,6 +138,25 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(server.body_limit)),
         )
         .with_state(state)
+}
+
+/// Requests by route, method and status, and their latency. The route is the pattern, never
+/// the path: a path holds purchase ids, and unmatched paths would grow the series without bound.
+async fn record_metrics(request: Request, next: middleware::Next) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("route", route), ("method", method), ("status", status)];
+    metrics::counter!("roku_bridge_http_requests_total", &labels).increment(1);
+    metrics::histogram!("roku_bridge_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 fn make_span(request: &Request) -> tracing::Span {

@@ -39,6 +39,8 @@ pub async fn receive(State(state): State<AppState>, body: Bytes) -> Result<Respo
         .map_err(|e| match e {
             PushAuthError::KeysUnavailable(reason) => {
                 tracing::warn!(reason, "push not verifiable: Roku's keys unavailable");
+                metrics::counter!("roku_bridge_pushes_total", "outcome" => "rejected", "reason" => "keys unavailable")
+                    .increment(1);
                 ApiError::unavailable(
                     "keys_unavailable",
                     "Roku's signing keys cannot be fetched right now.",
@@ -47,6 +49,8 @@ pub async fn receive(State(state): State<AppState>, body: Bytes) -> Result<Respo
             }
             other => {
                 tracing::warn!(error = %other, "push refused");
+                metrics::counter!("roku_bridge_pushes_total", "outcome" => "rejected", "reason" => other.reason())
+                    .increment(1);
                 ApiError::unauthorized("invalid_signature", "The message is not signed by Roku.")
             }
         })?;
@@ -127,6 +131,8 @@ pub async fn receive(State(state): State<AppState>, body: Bytes) -> Result<Respo
                 transaction_type = push.transaction_type.as_deref().unwrap_or("unreadable"),
                 "push stored"
             );
+            metrics::counter!("roku_bridge_pushes_total", "outcome" => "stored", "reason" => "")
+                .increment(1);
             state.relay.wake();
             if let Some(event) = event {
                 let effects = state.effects.clone();
@@ -137,7 +143,11 @@ pub async fn receive(State(state): State<AppState>, body: Bytes) -> Result<Respo
                 });
             }
         }
-        None => tracing::info!("duplicate push acknowledged"),
+        None => {
+            metrics::counter!("roku_bridge_pushes_total", "outcome" => "duplicate", "reason" => "")
+                .increment(1);
+            tracing::info!("duplicate push acknowledged")
+        }
     }
     Ok(ack(&response_key))
 }

@@ -120,7 +120,60 @@ pub fn generated_password() -> SecretString {
 
 pub fn from_config(config: &ProviderConfig) -> anyhow::Result<Arc<dyn Provider>> {
     Ok(match config.kind {
-        ProviderKind::Simulator => Arc::new(simulator::Simulator::new(&config.simulator)),
-        ProviderKind::Cleeng => Arc::new(cleeng::Cleeng::new(config)?),
+        ProviderKind::Simulator => Arc::new(Metered(simulator::Simulator::new(&config.simulator))),
+        ProviderKind::Cleeng => Arc::new(Metered(cleeng::Cleeng::new(config)?)),
     })
+}
+
+/// Counts and times every provider call by operation and outcome, whichever the adapter.
+pub struct Metered<P>(pub P);
+
+impl<P: Provider> Metered<P> {
+    async fn observe<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(ProviderError::Unavailable { .. }) => "unavailable",
+            Err(_) => "refused",
+        };
+        let labels = [
+            ("provider", self.0.name()),
+            ("operation", operation),
+            ("outcome", outcome),
+        ];
+        metrics::counter!("roku_bridge_provider_calls_total", &labels).increment(1);
+        metrics::histogram!("roku_bridge_provider_call_duration_seconds", &labels)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+}
+
+#[async_trait]
+impl<P: Provider> Provider for Metered<P> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    async fn login(&self, email: &str, password: &SecretString) -> Result<Customer, ProviderError> {
+        self.observe("login", self.0.login(email, password)).await
+    }
+    async fn register(&self, customer: &NewCustomer) -> Result<Customer, ProviderError> {
+        self.observe("register", self.0.register(customer)).await
+    }
+    async fn submit_receipt(&self, receipt: &ReceiptForward) -> Result<(), ProviderError> {
+        self.observe("receipt", self.0.submit_receipt(receipt))
+            .await
+    }
+    async fn access(&self, customer_id: &str, offer_id: &str) -> Result<Access, ProviderError> {
+        self.observe("access", self.0.access(customer_id, offer_id))
+            .await
+    }
+    async fn customer_by_email(&self, email: &str) -> Result<Option<Customer>, ProviderError> {
+        self.observe("customer_by_email", self.0.customer_by_email(email))
+            .await
+    }
 }

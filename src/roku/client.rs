@@ -87,6 +87,21 @@ impl RokuClient {
     }
 
     async fn validate_once(&self, transaction_id: &str) -> Result<ValidatedTransaction, RokuError> {
+        let started = std::time::Instant::now();
+        let result = self.validate_call(transaction_id).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) if e.is_retryable() => "unavailable",
+            Err(_) => "refused",
+        };
+        let labels = [("operation", "validate_transaction"), ("outcome", outcome)];
+        metrics::counter!("roku_bridge_roku_calls_total", &labels).increment(1);
+        metrics::histogram!("roku_bridge_roku_call_duration_seconds", &labels)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn validate_call(&self, transaction_id: &str) -> Result<ValidatedTransaction, RokuError> {
         self.limiter.until_ready().await;
         let url = format!(
             "{}/listen/transaction-service.svc/validate-transaction/{}/{}",

@@ -31,6 +31,17 @@ pub enum PushAuthError {
     KeysUnavailable(String),
 }
 
+impl PushAuthError {
+    /// A bounded label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PushAuthError::Invalid(reason) => reason,
+            PushAuthError::UnknownKey => "unknown key",
+            PushAuthError::KeysUnavailable(_) => "keys unavailable",
+        }
+    }
+}
+
 type Keys = Arc<HashMap<String, DecodingKey>>;
 
 pub struct PushVerifier {

@@ -278,4 +278,14 @@ impl Store {
         .await?;
         Ok((row.try_get("pending")?, row.try_get("dead")?))
     }
+
+    /// How long the oldest pending delivery has waited: a stuck target shows here first.
+    pub async fn oldest_pending_age_ms(&self) -> Result<Option<i64>, StoreError> {
+        let row =
+            sqlx::query("SELECT MIN(created_at) AS oldest FROM outbox WHERE status = 'pending'")
+                .fetch_one(self.pool())
+                .await?;
+        let oldest: Option<i64> = row.try_get("oldest")?;
+        Ok(oldest.map(|t| (now_ms() - t).max(0)))
+    }
 }

@@ -138,6 +138,7 @@ fn serve_default(store_dir: &Path) -> (Served, String) {
             format!("sqlite://{}/bridge.db", store_dir.display()),
         )
         .env("ROKU_BRIDGE__SERVER__LISTEN", "127.0.0.1:0")
+        .env("ROKU_BRIDGE__ADMIN__LISTEN", "127.0.0.1:0")
         .env("ROKU_BRIDGE__PROVIDER__SIMULATOR__GRANT_DELAY", "300ms")
         .stderr(Stdio::piped())
         .spawn()

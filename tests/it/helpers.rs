@@ -55,6 +55,9 @@ pub fn captured_logs() -> String {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The admin listener: /metrics, /healthz, /readyz.
+    pub admin: SocketAddr,
+    stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     pub http: reqwest::Client,
     pub cleeng: MockServer,
     pub store_url: String,
@@ -129,13 +132,23 @@ signing_key = "{SIGNING_KEY}"
         let config = Config::from_toml_layers(&all).unwrap_or_else(|e| panic!("test config: {e}"));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = admin_listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
-            if let Err(e) = roku_bridge::run(config, listener).await {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) =
+                roku_bridge::run_until(config, listener, Some(admin_listener), shutdown).await
+            {
                 panic!("bridge stopped: {e:#}");
             }
         });
         TestApp {
             addr,
+            admin,
+            stop: std::sync::Mutex::new(Some(stop)),
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(0)
                 .build()
@@ -144,6 +157,17 @@ signing_key = "{SIGNING_KEY}"
             store_url: store.url.clone(),
             _store: store,
         }
+    }
+
+    /// What SIGTERM does to the real process.
+    pub fn stop(&self) {
+        if let Some(stop) = self.stop.lock().unwrap().take() {
+            let _ = stop.send(());
+        }
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin, path)
     }
 
     pub fn url(&self, path: &str) -> String {

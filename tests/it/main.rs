@@ -1,6 +1,7 @@
 //! One integration binary (svix's layout): every test starts the real bridge on port 0 and
 //! talks HTTP to it; Cleeng is a wiremock server speaking DESIGN.md §4.1.
 
+mod admin;
 mod backend;
 mod cli;
 mod entitlements;

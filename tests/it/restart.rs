@@ -87,6 +87,8 @@ async fn acknowledged_pushes_and_accepted_receipts_survive_sigkill() {
             r#"
 [server]
 listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
 [store]
 url = "sqlite://{dir}/bridge.db"
 [provider]
