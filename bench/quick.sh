@@ -9,7 +9,11 @@ command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; ex
 cargo build --release --quiet --bin roku-bridge --example ceiling
 
 bridge_port=18080; ceiling_port=18090
-ROKU_BRIDGE__SERVER__LISTEN=127.0.0.1:$bridge_port RUST_LOG=warn \
+# One load generator is one IP and one customer: the limiters stay in the path (their cost is
+# part of the figure) with budgets the load cannot exhaust.
+export ROKU_BRIDGE__LIMITS__PER_IP_PER_SECOND=1000000000 ROKU_BRIDGE__LIMITS__PER_IP_BURST=1000000000
+export ROKU_BRIDGE__LIMITS__PER_CUSTOMER_PER_SECOND=1000000000 ROKU_BRIDGE__LIMITS__PER_CUSTOMER_BURST=1000000000
+ROKU_BRIDGE__SERVER__LISTEN=127.0.0.1:$bridge_port ROKU_BRIDGE__ADMIN__LISTEN=127.0.0.1:18091 RUST_LOG=warn \
   target/release/roku-bridge serve 2>/tmp/roku-bridge-bench.log & bridge=$!
 target/release/examples/ceiling 127.0.0.1:$ceiling_port 2>/dev/null & ceiling=$!
 trap 'kill $bridge $ceiling 2>/dev/null' EXIT

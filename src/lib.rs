@@ -83,7 +83,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         )?)),
         None => None,
     };
+    let limits = Arc::new(http::limits::Limits::new(&config.limits));
+    limits.spawn_housekeeping(config.limits.retain_interval);
     Ok(http::AppState {
+        limits,
         config: Arc::new(config),
         mapping,
         provider,

@@ -55,6 +55,46 @@ pub struct Config {
     pub relay: RelayConfig,
     #[serde(default)]
     pub isu: IsuConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// Rate limits (see `http::limits`). A `*_per_second` of 0 switches that limiter off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Per client IP on the device API, before token verification: coarse, since households
+    /// and carrier NATs share addresses.
+    pub per_ip_per_second: u32,
+    pub per_ip_burst: u32,
+    /// Per signed-in customer, after token verification.
+    pub per_customer_per_second: u32,
+    pub per_customer_burst: u32,
+    /// Everything Roku calls (pushes, Instant Signup), shared: far above Roku's own rate.
+    pub roku_per_second: u32,
+    pub roku_burst: u32,
+    /// Peers whose `X-Forwarded-For` is believed (load balancers, ingress), as CIDRs.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How often keys with a full budget are forgotten.
+    #[serde(with = "humantime_serde")]
+    pub retain_interval: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            per_ip_per_second: 100,
+            per_ip_burst: 200,
+            per_customer_per_second: 20,
+            per_customer_burst: 60,
+            // Above what one bridge can store (about 2 000 pushes/s on SQLite): only a flood
+            // far beyond anything Roku sends meets this limit.
+            roku_per_second: 5000,
+            roku_burst: 10000,
+            trusted_proxies: Vec::new(),
+            retain_interval: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Instant Signup (DESIGN.md §3.2, `reference/roku-pay.md` §3).

@@ -40,6 +40,7 @@ pub mod entitlements;
 pub mod error;
 pub mod extract;
 pub mod isu;
+pub mod limits;
 pub mod notifications;
 pub mod payment;
 pub mod sessions;
@@ -61,6 +62,7 @@ pub struct AppState {
     pub push_verifier: Arc<PushVerifier>,
     /// Roku Pay web services, when an API key is configured.
     pub roku: Option<Arc<RokuClient>>,
+    pub limits: Arc<limits::Limits>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -78,33 +80,43 @@ pub fn router(state: AppState) -> Router {
                 .layer(HandleErrorLayer::new(handle_timeout))
                 .timeout(payment_budget),
         );
-    let other_routes = Router::new()
+    let device_routes = Router::new()
         .route("/roku/sessions", post(sessions::create))
         .route("/roku/sessions/revoke", post(sessions::revoke))
         .route("/roku/entitlements", get(entitlements::all))
         .route("/roku/entitlements/{code}", get(entitlements::one))
-        .route("/roku/notifications", post(notifications::receive))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(handle_timeout))
                 .timeout(server.request_timeout),
         );
-
-    let mut router = Router::new().merge(payment_routes).merge(other_routes);
+    // What Roku calls has its own budget and never shares the devices' per-IP one.
+    let mut roku_routes = Router::new().route("/roku/notifications", post(notifications::receive));
     // Mounted only when configured: Roku is given the two URLs once, with the app name.
     let signup = &state.config.isu;
     if !signup.app_name.is_empty() {
-        router = router.merge(
-            Router::new()
-                .route(&signup.images_path, get(isu::images))
-                .route(&signup.products_path, get(isu::products))
-                .layer(
-                    ServiceBuilder::new()
-                        .layer(HandleErrorLayer::new(handle_timeout))
-                        .timeout(server.request_timeout),
-                ),
-        );
+        roku_routes = roku_routes
+            .route(&signup.images_path, get(isu::images))
+            .route(&signup.products_path, get(isu::products));
     }
+    let roku_routes = roku_routes.layer(
+        ServiceBuilder::new()
+            .layer(middleware::from_fn_with_state(
+                state.limits.clone(),
+                limits::roku,
+            ))
+            .layer(HandleErrorLayer::new(handle_timeout))
+            .timeout(server.request_timeout),
+    );
+    // The per-IP budget runs before any token is verified: the cheapest refusal comes first.
+    let device_routes = Router::new()
+        .merge(payment_routes)
+        .merge(device_routes)
+        .layer(middleware::from_fn_with_state(
+            state.limits.clone(),
+            limits::per_ip,
+        ));
+    let router = Router::new().merge(device_routes).merge(roku_routes);
     router
         .fallback(|| async { ApiError::not_found("not_found", "There is no such endpoint.") })
         .layer(

@@ -9,6 +9,7 @@ mod errors;
 mod fake_roku;
 mod helpers;
 mod isu;
+mod limits;
 mod notifications;
 mod payment;
 mod restart;
