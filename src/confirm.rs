@@ -61,8 +61,11 @@ impl Phase {
     }
 }
 
-/// The claim of one purchaseId by one customer, with its confirmation state.
+/// The claim of one purchaseId by one customer, with its confirmation state. A bundle's
+/// purchase is several claims, one per provider offer, keyed `purchaseId#offerId`.
 pub struct Receipt {
+    /// The claim's key in the store: the purchaseId, or `purchaseId#offerId` in a bundle.
+    pub key: String,
     pub customer_id: String,
     pub forward: ReceiptForward,
     /// Guards the start and end of a worker, so "no worker running" and the phase agree.
@@ -80,8 +83,13 @@ impl Receipt {
         &self.forward.order.code
     }
 
+    /// Roku's transaction id, as forwarded to the provider.
     pub fn purchase_id(&self) -> &str {
         &self.forward.order.purchase_id
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
     }
 
     pub fn phase(&self) -> Phase {
@@ -184,18 +192,15 @@ impl Receipts {
     pub async fn claim(
         &self,
         customer_id: &str,
+        key: &str,
         forward: ReceiptForward,
     ) -> Result<Arc<Receipt>, ClaimError> {
-        let purchase_id = forward.order.purchase_id.clone();
-        let existing = self.live().get(&purchase_id).cloned();
+        let existing = self.live().get(key).cloned();
         let receipt = match existing {
             Some(r) => r,
             None => {
                 let json = serde_json::to_string(&forward).expect("receipt serializes");
-                let stored = self
-                    .store
-                    .claim_receipt(&purchase_id, customer_id, &json)
-                    .await?;
+                let stored = self.store.claim_receipt(key, customer_id, &json).await?;
                 self.adopt(stored)?
             }
         };
@@ -227,14 +232,33 @@ impl Receipts {
         Ok(Some(receipt).filter(|r| r.customer_id == customer_id))
     }
 
+    /// Every claim of this purchase by this customer: the one receipt, or a bundle's parts.
+    pub async fn get_all(
+        &self,
+        customer_id: &str,
+        purchase_id: &str,
+    ) -> Result<Vec<Arc<Receipt>>, StoreError> {
+        if let Some(r) = self.get(customer_id, purchase_id).await? {
+            return Ok(vec![r]);
+        }
+        let mut parts = Vec::new();
+        for key in self.store.receipt_parts(purchase_id).await? {
+            if let Some(r) = self.get(customer_id, &key).await? {
+                parts.push(r);
+            }
+        }
+        Ok(parts)
+    }
+
     /// A stored receipt as a live one, unless another request made it live meanwhile.
     fn adopt(&self, stored: StoredReceipt) -> Result<Arc<Receipt>, StoreError> {
         let forward: ReceiptForward = serde_json::from_str(&stored.forward_json)
             .map_err(|e| StoreError::Unavailable(format!("stored receipt unreadable: {e}")))?;
         let phase = phase_of(&stored.state, stored.outcome_json.as_deref());
         let mut live = self.live();
-        let receipt = live.entry(stored.purchase_id).or_insert_with(|| {
+        let receipt = live.entry(stored.purchase_id.clone()).or_insert_with(|| {
             Arc::new(Receipt {
+                key: stored.purchase_id,
                 customer_id: stored.customer_id,
                 forward,
                 running: Mutex::new(false),
@@ -287,7 +311,7 @@ impl Receipts {
             // A settled receipt is answered from the store from now on; the waiters hold
             // their own reference, so the map need not keep it.
             if settled {
-                this.live().remove(receipt.purchase_id());
+                this.live().remove(receipt.key());
             }
         });
     }
@@ -310,13 +334,15 @@ impl Receipts {
 
     /// A push for this purchase arrived: check access now instead of at the next poll.
     pub fn wake(&self, purchase_id: &str) {
-        if let Some(r) = self.live().get(purchase_id) {
-            r.wake.notify_one();
+        for r in self.live().values() {
+            if r.purchase_id() == purchase_id {
+                r.wake.notify_one();
+            }
         }
     }
 
     async fn confirm(&self, receipt: &Receipt) -> Phase {
-        let purchase_id = receipt.purchase_id();
+        let purchase_id = receipt.key();
         // The store knows what other processes (the relay, another replica) did meanwhile.
         let state = match self.store.receipt(purchase_id).await {
             Ok(Some(stored)) => stored.state,
@@ -389,7 +415,7 @@ impl Receipts {
     /// Hands the forward to the outbox: accepted is never lost, even if the provider is down
     /// for days.
     async fn queue(&self, receipt: &Receipt) -> Phase {
-        let purchase_id = receipt.purchase_id();
+        let purchase_id = receipt.key();
         let delivery = NewDelivery {
             target: PROVIDER_TARGET.to_string(),
             kind: KIND_RECEIPT,
@@ -434,7 +460,7 @@ impl Receipts {
                     let outcome = json!({"expiresAt": access.expires_at}).to_string();
                     if let Err(e) = self
                         .store
-                        .set_receipt_state(receipt.purchase_id(), "granted", Some(&outcome))
+                        .set_receipt_state(receipt.key(), "granted", Some(&outcome))
                         .await
                     {
                         tracing::warn!(purchase_id = receipt.purchase_id(), error = %e, "grant not recorded");

@@ -11,12 +11,14 @@
 use std::sync::Arc;
 
 use crate::{
+    catalog::{Catalog, orphaned_addons},
     confirm::Receipts,
     entitlements::Entitlements,
     mapping::ProductMap,
+    relay::Relay,
     roku::{
         events::{PushEvent, TransactionType},
-        isu::email_hash,
+        isu::{email_hash, is_current},
     },
     store::{Store, StoreError, Subscription, now_ms},
 };
@@ -111,6 +113,19 @@ pub struct Effects {
     entitlements: Arc<Entitlements>,
     receipts: Arc<Receipts>,
     mapping: Arc<ProductMap>,
+    catalog: Arc<Catalog>,
+    relay: Arc<Relay>,
+}
+
+/// Types that can leave an add-on without its base. Plan changes are not among them: the
+/// change's other half (the new plan's sale) re-bases the add-on, and Roku sends the two in
+/// either order.
+fn ends_a_plan(kind: &TransactionType) -> bool {
+    use TransactionType::*;
+    matches!(
+        kind,
+        Cancellation | Refund | Chargeback | SecondChargeback | CancellationOfferEnded
+    )
 }
 
 impl Effects {
@@ -119,13 +134,75 @@ impl Effects {
         entitlements: Arc<Entitlements>,
         receipts: Arc<Receipts>,
         mapping: Arc<ProductMap>,
+        catalog: Arc<Catalog>,
+        relay: Arc<Relay>,
     ) -> Self {
         Self {
             store,
             entitlements,
             receipts,
             mapping,
+            catalog,
+            relay,
         }
+    }
+
+    /// Catalog 2.0: add-ons whose every prerequisite base is gone are revoked, recorded as such,
+    /// dropped from the cache and reported to the publisher's webhook.
+    async fn revoke_orphaned_addons(
+        &self,
+        event: &PushEvent,
+        rcid: &str,
+        customer: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if self.catalog.is_empty() || !ends_a_plan(&event.transaction_type) {
+            return Ok(());
+        }
+        let now = now_ms();
+        let subs = self.store.subscriptions_of(rcid).await?;
+        let held: Vec<&str> = subs
+            .iter()
+            .filter(|s| is_current(&s.state, s.expires_at, now))
+            .map(|s| s.product_code.as_str())
+            .collect();
+        for revoked in orphaned_addons(&self.catalog, &held) {
+            tracing::info!(sku = %revoked.sku, product = %revoked.product_id, "add-on revoked: no base left");
+            self.store
+                .record_subscription(&Subscription {
+                    roku_customer_id: rcid.to_string(),
+                    product_code: revoked.sku.clone(),
+                    state: "revoked".into(),
+                    expires_at: None,
+                    cancelled_at: Some(now),
+                    last_transaction_id: event.transaction_id.clone(),
+                    last_event_at: event.event_date.unwrap_or(now),
+                })
+                .await?;
+            if let (Some(customer), Some(product)) =
+                (customer, self.catalog.product(&revoked.product_id))
+            {
+                for offer in &product.offers {
+                    self.entitlements.invalidate(customer, offer).await;
+                }
+            }
+            let id = format!(
+                "entitlement.revoked:{rcid}:{}:{}",
+                revoked.sku,
+                event.transaction_id.as_deref().unwrap_or("-")
+            );
+            let data = serde_json::json!({
+                "rokuCustomerId": rcid,
+                "customerId": customer,
+                "sku": revoked.sku,
+                "productId": revoked.product_id,
+                "reason": revoked.reason,
+                "transactionId": event.transaction_id,
+            });
+            self.relay
+                .emit_event(&id, "entitlement.revoked", data, rcid)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Runs after the ack of a newly stored push.
@@ -156,6 +233,8 @@ impl Effects {
                 .await?;
             customer = Some(receipt.customer_id);
         }
+        self.revoke_orphaned_addons(event, rcid, customer.as_deref())
+            .await?;
         if let Some(customer) = &customer {
             // The event's own product, and every listed product: a bundle or a plan change
             // may touch offers other than the one named.
@@ -167,6 +246,23 @@ impl Effects {
             {
                 offers.push(offer);
             }
+            // A catalog SKU's offers, and on a plan change every catalog offer: the other half
+            // of the change names another SKU.
+            if let Some(code) = event.product_code.as_deref() {
+                if let Some(pairs) = self.catalog.offers_for_sku(code) {
+                    offers.extend(pairs.into_iter().map(|(_, offer)| offer));
+                }
+            }
+            if !self.catalog.is_empty() && state_after(&event.transaction_type).is_some() {
+                offers.extend(
+                    self.catalog
+                        .products()
+                        .iter()
+                        .flat_map(|p| p.offers.iter().cloned()),
+                );
+            }
+            offers.sort();
+            offers.dedup();
             for offer in offers {
                 self.entitlements.invalidate(customer, &offer).await;
             }

@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 pub mod admin;
+pub mod catalog;
 pub mod config;
 pub mod confirm;
 pub mod demo;
@@ -63,12 +64,18 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         relay.clone(),
         confirm::PollPolicy::from_config(&config.payment),
     ));
+    let catalog = Arc::new(
+        catalog::Catalog::from_config(config.catalog.clone())
+            .map_err(|_| anyhow::anyhow!("the catalog was validated above"))?,
+    );
     let mapping = Arc::new(mapping);
     let effects = Arc::new(effects::Effects::new(
         store.clone(),
         entitlements.clone(),
         receipts.clone(),
         mapping.clone(),
+        catalog.clone(),
+        relay.clone(),
     ));
     let push_verifier = Arc::new(roku::jws::PushVerifier::new(
         config.roku.jwks_url.clone(),
@@ -86,6 +93,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     let limits = Arc::new(http::limits::Limits::new(&config.limits));
     limits.spawn_housekeeping(config.limits.retain_interval);
     Ok(http::AppState {
+        catalog,
         limits,
         config: Arc::new(config),
         mapping,

@@ -269,7 +269,8 @@ impl Relay {
                 };
             }
         };
-        let purchase_id = &forward.order.purchase_id;
+        // The claim's key: the purchaseId, or `purchaseId#offerId` for a bundle's part.
+        let purchase_id = &item.dedupe_key;
         match self.provider.submit_receipt(&forward).await {
             Ok(()) => match self
                 .store
@@ -394,41 +395,56 @@ impl Relay {
         account: &SignupAccount,
         customer_id: Option<&str>,
     ) -> Outcome {
-        if self.events_url.is_none() {
-            return Outcome::Delivered;
-        }
+        let data = serde_json::json!({
+            "customerId": customer_id,
+            "email": account.email,
+            "firstName": account.first_name,
+            "lastName": account.last_name,
+            "rokuCustomerId": account.roku_customer_id,
+            "transactionId": account.transaction_id,
+            "source": "instant_signup",
+            // The password was generated and never shown: the welcome email should carry
+            // the provider's password-reset link.
+            "passwordSet": false,
+        });
         let id = format!("{event}:{}", account.roku_customer_id);
+        match self
+            .emit_event(&id, event, data, &account.roku_customer_id)
+            .await
+        {
+            Ok(()) => Outcome::Delivered,
+            Err(e) => store_retry(e),
+        }
+    }
+
+    /// Queues `{"id", "type", "createdAt", "data"}` for `relay.events_url`, once per `id`, in
+    /// order per Roku customer. Nothing when no events URL is configured.
+    pub async fn emit_event(
+        &self,
+        id: &str,
+        event: &str,
+        data: serde_json::Value,
+        roku_customer_id: &str,
+    ) -> Result<(), StoreError> {
+        if self.events_url.is_none() {
+            return Ok(());
+        }
         let body = serde_json::json!({
             "id": id,
             "type": event,
             "createdAt": now_ms(),
-            "data": {
-                "customerId": customer_id,
-                "email": account.email,
-                "firstName": account.first_name,
-                "lastName": account.last_name,
-                "rokuCustomerId": account.roku_customer_id,
-                "transactionId": account.transaction_id,
-                "source": "instant_signup",
-                // The password was generated and never shown: the welcome email should carry
-                // the provider's password-reset link.
-                "passwordSet": false,
-            },
+            "data": data,
         });
         let delivery = NewDelivery {
             target: EVENTS_TARGET.to_string(),
             kind: KIND_EVENT,
             payload: body.to_string(),
-            dedupe_key: id,
-            ordering_key: Some(account.roku_customer_id.clone()),
+            dedupe_key: id.to_string(),
+            ordering_key: Some(roku_customer_id.to_string()),
         };
-        match self.store.enqueue(&delivery).await {
-            Ok(_) => {
-                self.wake();
-                Outcome::Delivered
-            }
-            Err(e) => store_retry(e),
-        }
+        self.store.enqueue(&delivery).await?;
+        self.wake();
+        Ok(())
     }
 
     async fn deliver_event(&self, item: &OutboxItem) -> Outcome {

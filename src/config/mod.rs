@@ -21,6 +21,8 @@ pub const ENV_PREFIX: &str = "ROKU_BRIDGE__";
 
 /// The outbox target name of the provider's own push URL.
 pub const PROVIDER_TARGET: &str = "provider";
+/// Read beside the main file when present.
+pub const CATALOG_FILE: &str = "catalog.toml";
 /// Outbox target of Instant Signup account creation at the provider.
 pub const ACCOUNTS_TARGET: &str = "provider-accounts";
 /// Outbox target of the bridge's events to `relay.events_url`.
@@ -57,6 +59,9 @@ pub struct Config {
     pub isu: IsuConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Catalog 2.0 (`config/catalog.example.toml`); empty for channels with plain products.
+    #[serde(default)]
+    pub catalog: crate::catalog::CatalogConfig,
 }
 
 /// Rate limits (see `http::limits`). A `*_per_second` of 0 switches that limiter off.
@@ -545,8 +550,16 @@ impl Config {
             .map_err(|e| from_figment(Path::new("<inline>"), e))
     }
 
+    /// The file, and `catalog.toml` beside it when there is one: a channel's catalog is long
+    /// and changes on its own schedule, so it may live in its own file (a `[catalog]` section).
     fn figment(path: &Path) -> Figment {
-        Figment::from(Toml::file_exact(path))
+        let figment = Figment::from(Toml::file_exact(path));
+        let catalog = path.with_file_name(CATALOG_FILE);
+        if catalog.is_file() && catalog != path {
+            figment.merge(Toml::file_exact(catalog))
+        } else {
+            figment
+        }
     }
 
     /// Cross-key rules and the product table. The result is what the server runs on.
@@ -698,6 +711,11 @@ impl Config {
             problem("entitlements.max_capacity", "must be positive".into());
         }
 
+        if let Err(errors) = crate::catalog::Catalog::from_config(self.catalog.clone()) {
+            for e in errors {
+                problem(&format!("catalog ({})", e.rule()), e.to_string());
+            }
+        }
         let map = ProductMap::new(self.mapping.rule, self.mapping.products.clone());
         if let Ok(map) = &map {
             for (key, reason) in

@@ -36,6 +36,7 @@ use crate::{
     store::Store,
 };
 
+pub mod catalog;
 pub mod entitlements;
 pub mod error;
 pub mod extract;
@@ -63,6 +64,8 @@ pub struct AppState {
     /// Roku Pay web services, when an API key is configured.
     pub roku: Option<Arc<RokuClient>>,
     pub limits: Arc<limits::Limits>,
+    /// Catalog 2.0; empty when the channel sells plain products.
+    pub catalog: Arc<crate::catalog::Catalog>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -85,6 +88,12 @@ pub fn router(state: AppState) -> Router {
         .route("/roku/sessions/revoke", post(sessions::revoke))
         .route("/roku/entitlements", get(entitlements::all))
         .route("/roku/entitlements/{code}", get(entitlements::one))
+        .route("/roku/catalog/query", post(catalog::query))
+        .route(
+            "/roku/catalog/upgrade-preview",
+            get(catalog::upgrade_preview),
+        )
+        .route("/roku/orders/check", post(catalog::check_order))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(handle_timeout))

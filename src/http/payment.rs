@@ -8,6 +8,7 @@ use axum::{
     http::{HeaderValue, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
+use futures_util::future::join_all;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -105,19 +106,39 @@ pub async fn post(
             "customerEmail is not the email of the signed-in customer.",
         ));
     }
-    let offer_id = state.mapping.offer_for(&order.code).map_err(|e| match e {
-        Unmapped::Unknown => ApiError::unprocessable(
-            "unknown_product",
-            "No provider offer is mapped to this product code.",
-        ),
-        other => ApiError::unprocessable("unknown_product", format!("{other}.")),
-    })?;
+    // A catalog SKU names its products' offers (a bundle several); otherwise the plain
+    // mapping names one.
+    let offers: Vec<String> = match state.catalog.offers_for_sku(&order.code) {
+        Some(pairs) => {
+            let mut offers: Vec<String> = Vec::new();
+            for (_, offer) in pairs {
+                if !offers.contains(&offer) {
+                    offers.push(offer);
+                }
+            }
+            offers
+        }
+        None => vec![state.mapping.offer_for(&order.code).map_err(|e| match e {
+            Unmapped::Unknown => ApiError::unprocessable(
+                "unknown_product",
+                "No provider offer is mapped to this product code.",
+            ),
+            other => ApiError::unprocessable("unknown_product", format!("{other}.")),
+        })?],
+    };
+    let key_of = |offer: &str| {
+        if offers.len() == 1 {
+            order.purchase_id.clone()
+        } else {
+            format!("{}#{offer}", order.purchase_id)
+        }
+    };
 
     // Roku is asked once per purchase: a repeat post of a claim already held needs no second
     // look (and must not spend the 20 req/s Roku allows).
     let known = state
         .receipts
-        .get(&session.sub, &order.purchase_id)
+        .get(&session.sub, &key_of(&offers[0]))
         .await
         .map_err(|e| store_unavailable(&e))?
         .is_some();
@@ -127,33 +148,39 @@ pub async fn post(
         validate_with_roku(&state, &order.purchase_id, &order.code).await?
     };
 
-    let forward = ReceiptForward {
-        customer_email: session.email.clone(),
-        offer_id,
-        order: Order {
-            amount: order.amount,
-            code: order.code,
-            purchase_id: order.purchase_id,
-            qty: order.qty,
-            total: order.total,
-        },
-        ip_address: req.ip_address,
-    };
-    let receipt = state
-        .receipts
-        .claim(&session.sub, forward)
-        .await
-        .map_err(|e| match e {
-            ClaimError::OtherCustomer => ApiError::conflict(
-                "purchase_already_claimed",
-                "This purchase was already claimed by another customer.",
-            ),
-            ClaimError::Mismatch => ApiError::conflict(
-                "purchase_conflict",
-                "This purchase was already posted with another product code.",
-            ),
-            ClaimError::Store(e) => store_unavailable(&e),
-        })?;
+    // One provider receipt per offer, each claimed and confirmed on its own (idempotent per
+    // purchaseId and offer); the answer is granted when all are.
+    let mut receipts = Vec::with_capacity(offers.len());
+    for offer_id in &offers {
+        let forward = ReceiptForward {
+            customer_email: session.email.clone(),
+            offer_id: offer_id.clone(),
+            order: Order {
+                amount: order.amount,
+                code: order.code.clone(),
+                purchase_id: order.purchase_id.clone(),
+                qty: order.qty,
+                total: order.total,
+            },
+            ip_address: req.ip_address.clone(),
+        };
+        let receipt = state
+            .receipts
+            .claim(&session.sub, &key_of(offer_id), forward)
+            .await
+            .map_err(|e| match e {
+                ClaimError::OtherCustomer => ApiError::conflict(
+                    "purchase_already_claimed",
+                    "This purchase was already claimed by another customer.",
+                ),
+                ClaimError::Mismatch => ApiError::conflict(
+                    "purchase_conflict",
+                    "This purchase was already posted with another product code.",
+                ),
+                ClaimError::Store(e) => store_unavailable(&e),
+            })?;
+        receipts.push(receipt);
+    }
     if let Some(rcid) = roku_customer_id {
         // The Roku account that paid is this customer's: later pushes for it find them.
         let linked = async {
@@ -161,16 +188,19 @@ pub async fn post(
                 .store
                 .link_account(&rcid, &session.sub, Some(&session.email))
                 .await?;
-            state
-                .store
-                .set_receipt_roku_customer(receipt.purchase_id(), &rcid)
-                .await
+            for receipt in &receipts {
+                state
+                    .store
+                    .set_receipt_roku_customer(receipt.key(), &rcid)
+                    .await?;
+            }
+            Ok::<_, crate::store::StoreError>(())
         };
         if let Err(e) = linked.await {
             tracing::warn!(error = %e, "account link not recorded");
         }
     }
-    respond(&state, &receipt, wait).await
+    respond(&state, &receipts, wait).await
 }
 
 /// Checks the transaction with Roku when Roku credentials are configured; returns the Roku
@@ -231,66 +261,99 @@ pub async fn status(
     uri: Uri,
 ) -> Result<Response, ApiError> {
     let wait = wait_param(&uri, Duration::ZERO, Duration::from_secs(MAX_STATUS_WAIT))?;
-    let receipt = state
+    let receipts = state
         .receipts
-        .get(&session.sub, &purchase_id)
+        .get_all(&session.sub, &purchase_id)
         .await
-        .map_err(|e| store_unavailable(&e))?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "unknown_purchase",
-                "This customer posted no receipt with this purchaseId.",
-            )
-        })?;
-    respond(&state, &receipt, wait).await
+        .map_err(|e| store_unavailable(&e))?;
+    if receipts.is_empty() {
+        return Err(ApiError::not_found(
+            "unknown_purchase",
+            "This customer posted no receipt with this purchaseId.",
+        ));
+    }
+    respond(&state, &receipts, wait).await
 }
 
+/// The answer for a purchase's claims (one, or a bundle's parts): granted when every part
+/// is, refused when any is, pending otherwise.
 async fn respond(
     state: &AppState,
-    receipt: &Arc<Receipt>,
+    receipts: &[Arc<Receipt>],
     wait: Duration,
 ) -> Result<Response, ApiError> {
-    state.receipts.ensure_confirming(receipt);
-    let phase = state.receipts.wait(receipt, wait).await;
-    let base = || {
-        json!({
-            "purchaseId": receipt.purchase_id(),
-            "offerId": receipt.offer_id(),
-            "code": receipt.code(),
-        })
-    };
-    match phase {
-        Phase::Granted { expires_at } => {
-            let mut body = base();
-            body["status"] = json!("granted");
-            body["expiresAt"] = json!(expires_at.and_then(epoch_to_rfc3339));
-            Ok((StatusCode::OK, Json(body)).into_response())
-        }
-        Phase::Confirming | Phase::Pending | Phase::Queued => {
-            let mut body = base();
-            body["status"] = json!(if phase == Phase::Queued {
-                "queued"
-            } else {
-                "pending"
-            });
-            body["retryAfter"] = json!(PENDING_RETRY_AFTER);
-            body["statusUrl"] = json!(format!("/roku/payment/{}", receipt.purchase_id()));
-            let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(PENDING_RETRY_AFTER));
-            Ok(response)
-        }
-        Phase::Rejected { code, message } => Err(ApiError::new(
+    for receipt in receipts {
+        state.receipts.ensure_confirming(receipt);
+    }
+    let phases = join_all(receipts.iter().map(|r| state.receipts.wait(r, wait))).await;
+    let first = &receipts[0];
+    let mut body = json!({
+        "purchaseId": first.purchase_id(),
+        "offerId": first.offer_id(),
+        "code": first.code(),
+    });
+    if receipts.len() > 1 {
+        body["offers"] = receipts
+            .iter()
+            .zip(&phases)
+            .map(|(r, p)| json!({"offerId": r.offer_id(), "status": phase_name(p)}))
+            .collect();
+    }
+    if let Some((code, message)) = phases.iter().find_map(|p| match p {
+        Phase::Rejected { code, message } => Some((code, message)),
+        _ => None,
+    }) {
+        return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "provider_rejected",
             format!("The provider refused the receipt: {code} ({message})."),
-        )),
-        Phase::Unavailable { retry_after } => Err(ApiError::unavailable(
+        ));
+    }
+    if let Some(retry_after) = phases.iter().find_map(|p| match p {
+        Phase::Unavailable { retry_after } => Some(*retry_after),
+        _ => None,
+    }) {
+        return Err(ApiError::unavailable(
             "provider_unavailable",
             "The provider cannot be reached; post the receipt again later.",
             retry_after,
-        )),
+        ));
+    }
+    let granted: Vec<Option<i64>> = phases
+        .iter()
+        .filter_map(|p| match p {
+            Phase::Granted { expires_at } => Some(*expires_at),
+            _ => None,
+        })
+        .collect();
+    if granted.len() == phases.len() {
+        body["status"] = json!("granted");
+        // The earliest end among the parts: what the customer surely has until then.
+        let expires = granted.iter().flatten().min().copied();
+        body["expiresAt"] = json!(expires.and_then(epoch_to_rfc3339));
+        return Ok((StatusCode::OK, Json(body)).into_response());
+    }
+    body["status"] = json!(if phases.contains(&Phase::Queued) {
+        "queued"
+    } else {
+        "pending"
+    });
+    body["retryAfter"] = json!(PENDING_RETRY_AFTER);
+    body["statusUrl"] = json!(format!("/roku/payment/{}", first.purchase_id()));
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(PENDING_RETRY_AFTER));
+    Ok(response)
+}
+
+fn phase_name(phase: &Phase) -> &'static str {
+    match phase {
+        Phase::Granted { .. } => "granted",
+        Phase::Rejected { .. } => "rejected",
+        Phase::Queued => "queued",
+        Phase::Unavailable { .. } => "unavailable",
+        Phase::Confirming | Phase::Pending => "pending",
     }
 }
 

@@ -220,6 +220,22 @@ impl Store {
         row.map(|r| receipt_from(&r)).transpose()
     }
 
+    /// The claim keys of a bundle's parts (`purchaseId#offerId`).
+    pub async fn receipt_parts(&self, purchase_id: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = format!("{purchase_id}#");
+        let rows = sqlx::query(
+            "SELECT purchase_id FROM receipts WHERE substr(purchase_id, 1, CAST($2 AS INTEGER)) = $1 ORDER BY purchase_id",
+        )
+        .bind(&prefix)
+        .bind(prefix.chars().count() as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("purchase_id"))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
     pub async fn set_receipt_state(
         &self,
         purchase_id: &str,

@@ -3,6 +3,7 @@
 
 mod admin;
 mod backend;
+mod catalog;
 mod cli;
 mod entitlements;
 mod errors;
