@@ -33,8 +33,10 @@ RUN mkdir -p src \
  && rm -rf src
 
 # 2. The bridge itself. Touch the sources so cargo never mistakes the stubs' build for theirs.
+#    migrations/ is embedded by sqlx::migrate!, config/ by include_str! (the example catalog).
 COPY src ./src
 COPY migrations ./migrations
+COPY config ./config
 RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked --bin roku-bridge \
  && install -D -m 0755 target/release/roku-bridge /out/roku-bridge \
