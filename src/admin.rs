@@ -79,7 +79,8 @@ async fn render_metrics(State(health): State<Health>) -> impl IntoResponse {
     {
         metrics::gauge!("roku_bridge_outbox_oldest_pending_seconds").set(age_ms as f64 / 1000.0);
     }
-    metrics::gauge!("roku_bridge_entitlements_cached").set(health.entitlements.len() as f64);
+    metrics::gauge!("roku_bridge_entitlements_cached")
+        .set(health.entitlements.entry_count() as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         prometheus().render(),

@@ -16,6 +16,7 @@ use crate::{
     entitlements::Entitlements,
     mapping::ProductMap,
     relay::Relay,
+    replicas::invalidate_everywhere,
     roku::{
         events::{PushEvent, TransactionType},
         isu::{email_hash, is_current},
@@ -181,9 +182,8 @@ impl Effects {
             if let (Some(customer), Some(product)) =
                 (customer, self.catalog.product(&revoked.product_id))
             {
-                for offer in &product.offers {
-                    self.entitlements.invalidate(customer, offer).await;
-                }
+                invalidate_everywhere(&self.store, &self.entitlements, customer, &product.offers)
+                    .await;
             }
             let id = format!(
                 "entitlement.revoked:{rcid}:{}:{}",
@@ -263,9 +263,7 @@ impl Effects {
             }
             offers.sort();
             offers.dedup();
-            for offer in offers {
-                self.entitlements.invalidate(customer, &offer).await;
-            }
+            invalidate_everywhere(&self.store, &self.entitlements, customer, &offers).await;
         }
         Ok(())
     }

@@ -128,15 +128,6 @@ impl Entitlements {
         }
     }
 
-    /// Cached answers (moka's estimate: it settles pending work lazily).
-    pub fn len(&self) -> u64 {
-        self.cache.entry_count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     pub async fn lookup(&self, customer_id: &str, offer_id: &str) -> Result<Lookup, ProviderError> {
         let key = (customer_id.to_string(), offer_id.to_string());
         let current = self.cache.get(&key).await;
@@ -195,6 +186,14 @@ impl Entitlements {
         self.cache.invalidate(&key).await;
     }
 
+    /// Forgets everything: after missing other replicas' invalidations, nothing cached is
+    /// known to be current.
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+        self.inflight.invalidate_all();
+    }
+
+    /// Cached answers (moka's estimate: it settles pending work lazily).
     pub fn entry_count(&self) -> u64 {
         self.cache.entry_count()
     }

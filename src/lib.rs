@@ -20,6 +20,7 @@ pub mod http;
 pub mod mapping;
 pub mod provider;
 pub mod relay;
+pub mod replicas;
 pub mod roku;
 pub mod session;
 pub mod store;
@@ -57,6 +58,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         provider.clone(),
         fetch_timeout,
     ));
+    if store.dialect() == store::Dialect::Postgres {
+        replicas::spawn_listener(
+            config.store.url.expose_secret().to_string(),
+            entitlements.clone(),
+        );
+    }
     let receipts = Arc::new(confirm::Receipts::new(
         store.clone(),
         provider.clone(),

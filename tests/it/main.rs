@@ -13,6 +13,7 @@ mod isu;
 mod limits;
 mod notifications;
 mod payment;
+mod replicas;
 mod restart;
 mod roku;
 mod secrets;

@@ -18,13 +18,13 @@ use crate::{
     helpers::{PUBLISHER_ID, PUBLISHER_TOKEN, SIGNING_KEY, order},
 };
 
-struct Bridge {
+pub struct Bridge {
     child: Child,
-    addr: String,
+    pub addr: String,
 }
 
 impl Bridge {
-    fn start(config: &std::path::Path) -> Self {
+    pub fn start(config: &std::path::Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_roku-bridge"))
             .args(["serve", "--config"])
             .arg(config)
