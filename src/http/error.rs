@@ -79,6 +79,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
 /// Middleware: turns every [`ApiError`] left in a response's extensions into the §2 body with
 /// the request id, and gives framework-made errors (404/405 without a body) the same shape.
 pub async fn render_errors(request: Request, next: Next) -> Response {
@@ -96,6 +104,15 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
             "method_not_allowed",
             "This endpoint does not accept that method.",
         ),
+        // A framework rejection (an extractor's plain-text 4xx): same body as ours. Its text
+        // names what was wrong with the request, never a value from it.
+        None if response.status().is_client_error() && !is_json(&response) => {
+            let status = response.status();
+            let body = std::mem::take(response.body_mut());
+            let text = axum::body::to_bytes(body, 1024).await.unwrap_or_default();
+            let message: String = String::from_utf8_lossy(&text).chars().take(200).collect();
+            ApiError::new(status, "invalid_request", message)
+        }
         None => return response,
     };
     let body =

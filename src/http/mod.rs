@@ -8,11 +8,12 @@ use std::{
 use axum::{
     Router,
     error_handling::HandleErrorLayer,
-    extract::{DefaultBodyLimit, MatchedPath, Request},
+    extract::{DefaultBodyLimit, MatchedPath, Request, State},
+    handler::Handler,
     http::{HeaderName, StatusCode, header},
     middleware,
     response::IntoResponse,
-    routing::{get, post},
+    routing::{MethodFilter, MethodRouter, on},
 };
 use tower::{BoxError, ServiceBuilder};
 use tower_http::{
@@ -43,6 +44,7 @@ pub mod extract;
 pub mod isu;
 pub mod limits;
 pub mod notifications;
+pub mod openapi;
 pub mod payment;
 pub mod sessions;
 
@@ -70,45 +72,97 @@ pub struct AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// One routed operation: method, path, handler. The router is built from these tables and the
+/// OpenAPI test compares them with the spec, so neither can drift from the other.
+type Op = (&'static str, String, MethodRouter<AppState>);
+
+fn op<H, T>(method: &'static str, path: impl Into<String>, handler: H) -> Op
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = match method {
+        "get" => MethodFilter::GET,
+        "post" => MethodFilter::POST,
+        other => unreachable!("no {other} routes"),
+    };
+    (method, path.into(), on(filter, handler))
+}
+
+/// Receipts: they hold the request open for the confirmation.
+fn payment_ops() -> Vec<Op> {
+    vec![
+        op("post", "/roku/payment", payment::post),
+        op("get", "/roku/payment/{purchase_id}", payment::status),
+    ]
+}
+
+/// The rest of the device API.
+fn device_ops() -> Vec<Op> {
+    vec![
+        op("post", "/roku/sessions", sessions::create),
+        op("post", "/roku/sessions/revoke", sessions::revoke),
+        op("get", "/roku/entitlements", entitlements::all),
+        op("get", "/roku/entitlements/{code}", entitlements::one),
+        op("post", "/roku/catalog/query", catalog::query),
+        op(
+            "get",
+            "/roku/catalog/upgrade-preview",
+            catalog::upgrade_preview,
+        ),
+        op("post", "/roku/orders/check", catalog::check_order),
+        op(
+            "get",
+            "/openapi.json",
+            |State(state): State<AppState>| async move { axum::Json(openapi::spec(&state.config)) },
+        ),
+    ]
+}
+
+/// What Roku calls. The Instant Signup pair exists only when configured: Roku is given the two
+/// URLs once, with the app name.
+fn roku_ops(config: &Config) -> Vec<Op> {
+    let mut ops = vec![op("post", "/roku/notifications", notifications::receive)];
+    if !config.isu.app_name.is_empty() {
+        ops.push(op("get", config.isu.images_path.clone(), isu::images));
+        ops.push(op("get", config.isu.products_path.clone(), isu::products));
+    }
+    ops
+}
+
+/// Every routed (method, path), for the OpenAPI agreement test.
+pub fn operations(config: &Config) -> Vec<(&'static str, String)> {
+    [payment_ops(), device_ops(), roku_ops(config)]
+        .into_iter()
+        .flatten()
+        .map(|(method, path, _)| (method, path))
+        .collect()
+}
+
+fn routes(ops: Vec<Op>) -> Router<AppState> {
+    ops.into_iter()
+        .fold(Router::new(), |router, (_, path, method_router)| {
+            router.route(&path, method_router)
+        })
+}
+
 pub fn router(state: AppState) -> Router {
     let server = &state.config.server;
     // Payment routes hold the request open for the confirmation; everything else gets the
     // short budget.
     let payment_budget = state.config.payment.confirm_timeout + server.request_timeout;
-    let payment_routes = Router::new()
-        .route("/roku/payment", post(payment::post))
-        .route("/roku/payment/{purchase_id}", get(payment::status))
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(handle_timeout))
-                .timeout(payment_budget),
-        );
-    let device_routes = Router::new()
-        .route("/roku/sessions", post(sessions::create))
-        .route("/roku/sessions/revoke", post(sessions::revoke))
-        .route("/roku/entitlements", get(entitlements::all))
-        .route("/roku/entitlements/{code}", get(entitlements::one))
-        .route("/roku/catalog/query", post(catalog::query))
-        .route(
-            "/roku/catalog/upgrade-preview",
-            get(catalog::upgrade_preview),
-        )
-        .route("/roku/orders/check", post(catalog::check_order))
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(handle_timeout))
-                .timeout(server.request_timeout),
-        );
+    let payment_routes = routes(payment_ops()).layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(handle_timeout))
+            .timeout(payment_budget),
+    );
+    let device_routes = routes(device_ops()).layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(handle_timeout))
+            .timeout(server.request_timeout),
+    );
     // What Roku calls has its own budget and never shares the devices' per-IP one.
-    let mut roku_routes = Router::new().route("/roku/notifications", post(notifications::receive));
-    // Mounted only when configured: Roku is given the two URLs once, with the app name.
-    let signup = &state.config.isu;
-    if !signup.app_name.is_empty() {
-        roku_routes = roku_routes
-            .route(&signup.images_path, get(isu::images))
-            .route(&signup.products_path, get(isu::products));
-    }
-    let roku_routes = roku_routes.layer(
+    let roku_routes = routes(roku_ops(&state.config)).layer(
         ServiceBuilder::new()
             .layer(middleware::from_fn_with_state(
                 state.limits.clone(),

@@ -200,3 +200,28 @@ async fn provider_timeout_is_503() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_error_body(&body, &headers, "provider_unavailable");
 }
+
+#[tokio::test]
+async fn framework_rejections_get_the_error_body_too() {
+    // Found by the API fuzzer: a missing query field was axum's plain-text 400.
+    let app = TestApp::simulator("").await;
+    let token = app.simulator_customer("q@example.com").await;
+    let (status, headers, body) = app
+        .call(
+            reqwest::Method::GET,
+            "/roku/catalog/upgrade-preview?from=x",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(body["error"]["code"], "invalid_request");
+    assert!(body["error"]["message"].as_str().unwrap().contains("to"));
+    assert!(body["error"]["requestId"].is_string());
+}

@@ -12,6 +12,7 @@ mod helpers;
 mod isu;
 mod limits;
 mod notifications;
+mod openapi;
 mod payment;
 mod replicas;
 mod restart;
