@@ -11,11 +11,11 @@
 use std::sync::Arc;
 
 use crate::{
-    catalog::{Catalog, orphaned_addons},
+    catalog::orphaned_addons,
     confirm::Receipts,
     entitlements::Entitlements,
-    mapping::ProductMap,
     relay::Relay,
+    reload::LiveConfig,
     replicas::invalidate_everywhere,
     roku::{
         events::{PushEvent, TransactionType},
@@ -113,8 +113,7 @@ pub struct Effects {
     store: Store,
     entitlements: Arc<Entitlements>,
     receipts: Arc<Receipts>,
-    mapping: Arc<ProductMap>,
-    catalog: Arc<Catalog>,
+    live: LiveConfig,
     relay: Arc<Relay>,
 }
 
@@ -134,16 +133,14 @@ impl Effects {
         store: Store,
         entitlements: Arc<Entitlements>,
         receipts: Arc<Receipts>,
-        mapping: Arc<ProductMap>,
-        catalog: Arc<Catalog>,
+        live: LiveConfig,
         relay: Arc<Relay>,
     ) -> Self {
         Self {
             store,
             entitlements,
             receipts,
-            mapping,
-            catalog,
+            live,
             relay,
         }
     }
@@ -156,7 +153,9 @@ impl Effects {
         rcid: &str,
         customer: Option<&str>,
     ) -> Result<(), StoreError> {
-        if self.catalog.is_empty() || !ends_a_plan(&event.transaction_type) {
+        let live = self.live.load_full();
+        let catalog = &live.catalog;
+        if catalog.is_empty() || !ends_a_plan(&event.transaction_type) {
             return Ok(());
         }
         let now = now_ms();
@@ -166,7 +165,7 @@ impl Effects {
             .filter(|s| is_current(&s.state, s.expires_at, now))
             .map(|s| s.product_code.as_str())
             .collect();
-        for revoked in orphaned_addons(&self.catalog, &held) {
+        for revoked in orphaned_addons(catalog, &held) {
             tracing::info!(sku = %revoked.sku, product = %revoked.product_id, "add-on revoked: no base left");
             self.store
                 .record_subscription(&Subscription {
@@ -180,7 +179,7 @@ impl Effects {
                 })
                 .await?;
             if let (Some(customer), Some(product)) =
-                (customer, self.catalog.product(&revoked.product_id))
+                (customer, catalog.product(&revoked.product_id))
             {
                 invalidate_everywhere(&self.store, &self.entitlements, customer, &product.offers)
                     .await;
@@ -238,24 +237,25 @@ impl Effects {
         if let Some(customer) = &customer {
             // The event's own product, and every listed product: a bundle or a plan change
             // may touch offers other than the one named.
-            let mut offers: Vec<String> = self.mapping.products().map(|p| p.offer_id).collect();
+            let live = self.live.load_full();
+            let mut offers: Vec<String> = live.mapping.products().map(|p| p.offer_id).collect();
             if let Some(offer) = event
                 .product_code
                 .as_deref()
-                .and_then(|c| self.mapping.offer_for(c).ok())
+                .and_then(|c| live.mapping.offer_for(c).ok())
             {
                 offers.push(offer);
             }
             // A catalog SKU's offers, and on a plan change every catalog offer: the other half
             // of the change names another SKU.
             if let Some(code) = event.product_code.as_deref() {
-                if let Some(pairs) = self.catalog.offers_for_sku(code) {
+                if let Some(pairs) = live.catalog.offers_for_sku(code) {
                     offers.extend(pairs.into_iter().map(|(_, offer)| offer));
                 }
             }
-            if !self.catalog.is_empty() && state_after(&event.transaction_type).is_some() {
+            if !live.catalog.is_empty() && state_after(&event.transaction_type).is_some() {
                 offers.extend(
-                    self.catalog
+                    live.catalog
                         .products()
                         .iter()
                         .flat_map(|p| p.offers.iter().cloned()),

@@ -20,6 +20,7 @@ pub mod http;
 pub mod mapping;
 pub mod provider;
 pub mod relay;
+pub mod reload;
 pub mod replicas;
 pub mod roku;
 pub mod session;
@@ -71,17 +72,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         relay.clone(),
         confirm::PollPolicy::from_config(&config.payment),
     ));
-    let catalog = Arc::new(
-        catalog::Catalog::from_config(config.catalog.clone())
-            .map_err(|_| anyhow::anyhow!("the catalog was validated above"))?,
-    );
-    let mapping = Arc::new(mapping);
+    let live: reload::LiveConfig = Arc::new(arc_swap::ArcSwap::from_pointee(reload::Live::new(
+        &config, mapping,
+    )?));
+    http::limits::Limits::spawn_housekeeping(&live, config.limits.retain_interval);
     let effects = Arc::new(effects::Effects::new(
         store.clone(),
         entitlements.clone(),
         receipts.clone(),
-        mapping.clone(),
-        catalog.clone(),
+        live.clone(),
         relay.clone(),
     ));
     let push_verifier = Arc::new(roku::jws::PushVerifier::new(
@@ -97,13 +96,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         )?)),
         None => None,
     };
-    let limits = Arc::new(http::limits::Limits::new(&config.limits));
-    limits.spawn_housekeeping(config.limits.retain_interval);
     Ok(http::AppState {
-        catalog,
-        limits,
         config: Arc::new(config),
-        mapping,
+        live,
         provider,
         sessions: Arc::new(sessions),
         entitlements,
@@ -141,11 +136,19 @@ pub async fn run_until(
         addr = %listener.local_addr()?,
         admin_addr = admin_addr.map(|a| a.to_string()),
         provider = state.provider.name(),
-        products = state.mapping.len(),
+        products = state.live.load().mapping.len(),
         confirm_timeout = ?policy.timeout,
         max_polls_per_confirmation = policy.max_polls(),
         "roku-bridge listening"
     );
+    if let Some(path) = state.config.source.clone() {
+        reload::spawn_watcher(
+            path,
+            state.live.clone(),
+            state.config.clone(),
+            std::time::Duration::from_secs(2),
+        );
+    }
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // One signal stops both the server and the relay; the relay hands its leases back.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -62,6 +62,9 @@ pub struct Config {
     /// Catalog 2.0 (`config/catalog.example.toml`); empty for channels with plain products.
     #[serde(default)]
     pub catalog: crate::catalog::CatalogConfig,
+    /// The file this came from, watched for hot reload; `None` for inline configurations.
+    #[serde(skip)]
+    pub source: Option<std::path::PathBuf>,
 }
 
 /// Rate limits (see `http::limits`). A `*_per_second` of 0 switches that limiter off.
@@ -523,10 +526,12 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// Reads `path` and overlays `ROKU_BRIDGE__*` from the process environment.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        Self::figment(path)
+        let mut config: Self = Self::figment(path)
             .merge(Env::prefixed(ENV_PREFIX).split("__"))
             .extract()
-            .map_err(|e| from_figment(path, e))
+            .map_err(|e| from_figment(path, e))?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Reads `path` alone, ignoring the environment: for tests and tools that must not inherit it.

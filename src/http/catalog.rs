@@ -38,7 +38,7 @@ pub async fn query(
         None => Vec::new(),
     };
     let today = Date::from_unix_ms(now_ms().max(0) as u64);
-    let options = catalog::query(&state.catalog, &req.queries, &owned, today)
+    let options = catalog::query(&state.live.load().catalog, &req.queries, &owned, today)
         .map_err(|e| ApiError::unprocessable("invalid_query", format!("{e}.")))?;
     Ok(Json(json!({ "purchaseOptionsMap": options })))
 }
@@ -63,7 +63,7 @@ pub async fn check_order(
         ));
     }
     let owned = owned_purchases(&state, &session.sub).await?;
-    let violations = catalog::check_order(&state.catalog, &req.order_items, &owned);
+    let violations = catalog::check_order(&state.live.load().catalog, &req.order_items, &owned);
     Ok(Json(if violations.is_empty() {
         json!({"ok": true})
     } else {
@@ -84,7 +84,8 @@ pub async fn upgrade_preview(
     DeviceSession(session): DeviceSession,
     Query(q): Query<PreviewQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Some(from) = state.catalog.option(&q.from) else {
+    let live = state.live.load();
+    let Some(from) = live.catalog.option(&q.from) else {
         return Err(ApiError::unprocessable(
             "unknown_sku",
             "`from` is not a SKU of the catalog.",
@@ -109,7 +110,7 @@ pub async fn upgrade_preview(
     }
     let end = end.unwrap_or(now + period_ms);
     let start = end.saturating_sub(period_ms).min(now);
-    let preview = catalog::upgrade_preview(&state.catalog, &q.from, &q.to, start, end, now)
+    let preview = catalog::upgrade_preview(&live.catalog, &q.from, &q.to, start, end, now)
         .map_err(|e| ApiError::unprocessable("unknown_sku", format!("{e}.")))?;
     Ok(Json(json!({
         "from": q.from,
@@ -139,6 +140,7 @@ async fn owned_purchases(
     customer_id: &str,
 ) -> Result<Vec<OwnedPurchase>, ApiError> {
     let now = now_ms();
+    let live = state.live.load();
     let mut owned = Vec::new();
     for rcid in linked(state, customer_id).await? {
         let subs = state
@@ -147,7 +149,7 @@ async fn owned_purchases(
             .await
             .map_err(|e| store_unavailable(&e))?;
         for sub in subs {
-            if state.catalog.option(&sub.product_code).is_some()
+            if live.catalog.option(&sub.product_code).is_some()
                 && is_current(&sub.state, sub.expires_at, now)
             {
                 owned.push(OwnedPurchase::active(&sub.product_code));

@@ -17,7 +17,7 @@ pub async fn one(
     DeviceSession(session): DeviceSession,
     Path(code): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let product = state.mapping.resolve(&code).map_err(|_| {
+    let product = state.live.load().mapping.resolve(&code).map_err(|_| {
         ApiError::not_found(
             "unknown_product",
             "No provider offer is known for this product code.",
@@ -35,7 +35,7 @@ pub async fn all(
     State(state): State<AppState>,
     DeviceSession(session): DeviceSession,
 ) -> Result<Json<Value>, ApiError> {
-    let products: Vec<Product> = state.mapping.products().collect();
+    let products: Vec<Product> = state.live.load().mapping.products().collect();
     let lookups = join_all(
         products
             .iter()

@@ -111,7 +111,7 @@ impl FromRequestParts<AppState> for DeviceSession {
             _ => ApiError::unauthorized("invalid_token", "The access token is not valid."),
         })?;
         tracing::Span::current().record("customer_id", claims.sub.as_str());
-        state.limits.check_customer(&claims.sub)?;
+        state.live.load().limits.check_customer(&claims.sub)?;
         Ok(DeviceSession(claims))
     }
 }

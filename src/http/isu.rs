@@ -31,7 +31,8 @@ pub async fn images(State(state): State<AppState>, headers: HeaderMap) -> Respon
     if let Err(e) = authorize(&state, &headers, Endpoint::Images) {
         return e.into_response();
     }
-    let isu = &state.config.isu;
+    let live = state.live.load();
+    let isu = &live.isu;
     let locale = headers
         .get("locale")
         .and_then(|v| v.to_str().ok())
@@ -82,18 +83,19 @@ pub async fn products(State(state): State<AppState>, headers: HeaderMap) -> Resp
     let products = if current {
         Vec::new()
     } else {
-        state.config.isu.products.clone()
+        state.live.load().isu.products.clone()
     };
     no_store(Json(json!({ "products": products })).into_response())
 }
 
 fn authorize(state: &AppState, headers: &HeaderMap, endpoint: Endpoint) -> Result<(), ApiError> {
     let config = &state.config;
+    let live = state.live.load();
     let mut keys: Vec<&[u8]> = Vec::with_capacity(2);
     if let Some(key) = &config.roku.api_key {
         keys.push(key.expose_secret().as_bytes());
     }
-    if let Some(key) = &config.isu.previous_api_key {
+    if let Some(key) = &live.isu.previous_api_key {
         keys.push(key.expose_secret().as_bytes());
     }
     let authorization = headers
@@ -102,9 +104,9 @@ fn authorize(state: &AppState, headers: &HeaderMap, endpoint: Endpoint) -> Resul
     isu::verify(
         authorization,
         &keys,
-        &config.isu.app_name,
+        &live.isu.app_name,
         endpoint,
-        config.isu.leeway.as_secs(),
+        live.isu.leeway.as_secs(),
     )
     .map_err(|e| {
         tracing::warn!(endpoint = endpoint.subject(), error = %e, "Instant Signup call refused");

@@ -24,7 +24,7 @@ use governor::{
 };
 
 use super::error::ApiError;
-use crate::config::LimitsConfig;
+use crate::{config::LimitsConfig, reload::LiveConfig};
 
 pub struct Limits {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
@@ -106,16 +106,16 @@ impl Limits {
         metrics::gauge!("roku_bridge_rate_limiter_keys").set(self.keys() as f64);
     }
 
-    /// Runs [`Limits::shrink`] every `every` for the life of the process.
-    pub fn spawn_housekeeping(self: &Arc<Self>, every: Duration) {
-        let weak = Arc::downgrade(self);
+    /// Runs [`Limits::shrink`] on the live limits every `every`, while the bridge runs.
+    pub fn spawn_housekeeping(live: &LiveConfig, every: Duration) {
+        let weak = Arc::downgrade(live);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.tick().await;
             loop {
                 tick.tick().await;
                 match weak.upgrade() {
-                    Some(limits) => limits.shrink(),
+                    Some(live) => live.load().limits.shrink(),
                     None => break,
                 }
             }
@@ -136,7 +136,9 @@ fn too_many(scope: &'static str, wait: Duration) -> ApiError {
 }
 
 /// Middleware for the device API: the per-IP budget, before any token is verified.
-pub async fn per_ip(State(limits): State<Arc<Limits>>, request: Request, next: Next) -> Response {
+pub async fn per_ip(State(live): State<LiveConfig>, request: Request, next: Next) -> Response {
+    let live = live.load();
+    let limits = &live.limits;
     if let Some(limiter) = &limits.per_ip
         && let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>()
     {
@@ -154,8 +156,8 @@ pub async fn per_ip(State(limits): State<Arc<Limits>>, request: Request, next: N
 }
 
 /// Middleware for what Roku calls: one shared budget, sized above what Roku sends.
-pub async fn roku(State(limits): State<Arc<Limits>>, request: Request, next: Next) -> Response {
-    if let Some(limiter) = &limits.roku
+pub async fn roku(State(live): State<LiveConfig>, request: Request, next: Next) -> Response {
+    if let Some(limiter) = &live.load().limits.roku
         && let Err(denied) = limiter.check()
     {
         return too_many("roku", denied.wait_time_from(DefaultClock::default().now()))

@@ -29,7 +29,6 @@ use crate::{
     confirm::Receipts,
     effects::Effects,
     entitlements::Entitlements,
-    mapping::ProductMap,
     provider::{Provider, ProviderError},
     relay::Relay,
     roku::{client::RokuClient, jws::PushVerifier},
@@ -54,7 +53,9 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub mapping: Arc<ProductMap>,
+    /// Mapping, catalog, Instant Signup content and limits: replaced whole on reload. A
+    /// handler loads it once, so a request finishes on the set it started with.
+    pub live: crate::reload::LiveConfig,
     pub provider: Arc<dyn Provider>,
     pub sessions: Arc<Sessions>,
     pub entitlements: Arc<Entitlements>,
@@ -65,9 +66,6 @@ pub struct AppState {
     pub push_verifier: Arc<PushVerifier>,
     /// Roku Pay web services, when an API key is configured.
     pub roku: Option<Arc<RokuClient>>,
-    pub limits: Arc<limits::Limits>,
-    /// Catalog 2.0; empty when the channel sells plain products.
-    pub catalog: Arc<crate::catalog::Catalog>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -165,7 +163,7 @@ pub fn router(state: AppState) -> Router {
     let roku_routes = routes(roku_ops(&state.config)).layer(
         ServiceBuilder::new()
             .layer(middleware::from_fn_with_state(
-                state.limits.clone(),
+                state.live.clone(),
                 limits::roku,
             ))
             .layer(HandleErrorLayer::new(handle_timeout))
@@ -176,7 +174,7 @@ pub fn router(state: AppState) -> Router {
         .merge(payment_routes)
         .merge(device_routes)
         .layer(middleware::from_fn_with_state(
-            state.limits.clone(),
+            state.live.clone(),
             limits::per_ip,
         ));
     let router = Router::new().merge(device_routes).merge(roku_routes);

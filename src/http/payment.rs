@@ -108,7 +108,8 @@ pub async fn post(
     }
     // A catalog SKU names its products' offers (a bundle several); otherwise the plain
     // mapping names one.
-    let offers: Vec<String> = match state.catalog.offers_for_sku(&order.code) {
+    let live = state.live.load_full();
+    let offers: Vec<String> = match live.catalog.offers_for_sku(&order.code) {
         Some(pairs) => {
             let mut offers: Vec<String> = Vec::new();
             for (_, offer) in pairs {
@@ -118,7 +119,7 @@ pub async fn post(
             }
             offers
         }
-        None => vec![state.mapping.offer_for(&order.code).map_err(|e| match e {
+        None => vec![live.mapping.offer_for(&order.code).map_err(|e| match e {
             Unmapped::Unknown => ApiError::unprocessable(
                 "unknown_product",
                 "No provider offer is mapped to this product code.",

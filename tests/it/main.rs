@@ -14,6 +14,7 @@ mod limits;
 mod notifications;
 mod openapi;
 mod payment;
+mod reload;
 mod replicas;
 mod restart;
 mod roku;

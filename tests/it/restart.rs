@@ -49,6 +49,10 @@ impl Bridge {
         Bridge { child, addr }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn kill9(mut self) {
         self.child.kill().unwrap(); // SIGKILL: no shutdown path runs
         self.child.wait().unwrap();
