@@ -201,6 +201,10 @@ pub fn router(state: AppState) -> Router {
                 // Inside the id layers, so the §2 body can name the request id; outside every
                 // layer that produces errors, so none escapes without the body.
                 .layer(middleware::from_fn(error::render_errors))
+                // Both framings at once is how request smuggling starts, and no client of ours
+                // sends 16 KiB of headers: refuse either, and close the connection so nothing
+                // pipelined behind it is read as a request.
+                .layer(middleware::from_fn(refuse_ambiguous_framing))
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::internal().into_response()
                 }))
@@ -211,6 +215,47 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(server.body_limit)),
         )
         .with_state(state)
+}
+
+/// Largest total of header names and values accepted (hyper's own limit is far higher).
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+async fn refuse_ambiguous_framing(
+    request: Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let headers = request.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let refusal = if headers.contains_key(header::CONTENT_LENGTH)
+        && headers.contains_key(header::TRANSFER_ENCODING)
+    {
+        Some(ApiError::bad_request(
+            "invalid_request",
+            "Content-Length and Transfer-Encoding together are refused.",
+        ))
+    } else if header_bytes > MAX_HEADER_BYTES {
+        Some(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            "The request headers exceed 16 KiB.",
+        ))
+    } else {
+        None
+    };
+    match refusal {
+        Some(error) => {
+            let mut response = error.into_response();
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            response
+        }
+        None => next.run(request).await,
+    }
 }
 
 /// Requests by route, method and status, and their latency. The route is the pattern, never

@@ -8,6 +8,7 @@ mod cli;
 mod entitlements;
 mod errors;
 mod fake_roku;
+mod faults;
 mod helpers;
 mod isu;
 mod limits;
