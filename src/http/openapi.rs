@@ -231,8 +231,19 @@ fn schemas() -> Value {
         },
         "Revoked": {"type": "object", "required": ["revoked"], "properties": {"revoked": {"type": "integer"}}},
         "PaymentRequest": {
-            "type": "object", "required": ["order"],
+            "type": "object",
+            "description": "`order` (Cleeng's receipt body) or DoOrder v2's `purchases`",
             "properties": {
+                "purchases": {"type": "array", "minItems": 1, "maxItems": 10, "items": {
+                    "type": "object", "required": ["purchaseId", "sku"],
+                    "properties": {
+                        "purchaseId": {"type": "string", "minLength": 1, "maxLength": 1024},
+                        "sku": {"type": "string", "minLength": 1},
+                        "amount": {"type": "number", "minimum": 0},
+                        "total": {"type": "number", "minimum": 0},
+                        "qty": {"type": "integer", "minimum": 1},
+                    },
+                }},
                 "order": {"type": "object", "required": ["purchaseId", "code", "amount", "total", "qty"],
                           "properties": {
                               "purchaseId": {"type": "string", "minLength": 1, "maxLength": 1024},

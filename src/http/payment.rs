@@ -35,7 +35,8 @@ const MAX_STATUS_WAIT: u64 = 30;
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRequest {
     order: Option<OrderIn>,
-    purchases: Option<serde_json::Value>,
+    /// DoOrder v2's result (Catalog 2.0): one item per purchase, named by SKU.
+    purchases: Option<Vec<PurchaseIn>>,
     ip_address: Option<String>,
     customer_email: Option<String>,
 }
@@ -50,6 +51,34 @@ struct OrderIn {
     #[serde(default = "one")]
     qty: u32,
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PurchaseIn {
+    purchase_id: String,
+    sku: String,
+    #[serde(default)]
+    amount: f64,
+    #[serde(default)]
+    total: f64,
+    #[serde(default = "one")]
+    qty: u32,
+}
+
+impl From<PurchaseIn> for OrderIn {
+    fn from(p: PurchaseIn) -> Self {
+        OrderIn {
+            purchase_id: p.purchase_id,
+            code: p.sku,
+            amount: p.amount,
+            total: p.total,
+            qty: p.qty,
+        }
+    }
+}
+
+/// At most this many purchases in one DoOrder v2 result.
+const MAX_PURCHASES: usize = 10;
 
 fn one() -> u32 {
     1
@@ -66,29 +95,30 @@ pub async fn post(
         state.receipts.policy().timeout,
         state.receipts.policy().timeout,
     )?;
-    let Some(order) = req.order else {
-        let message = if req.purchases.is_some() {
-            "DoOrder v2 `purchases` need a configured catalog; send `order` instead."
-        } else {
-            "Missing field `order`."
-        };
-        return Err(ApiError::bad_request("invalid_request", message));
-    };
-    check_purchase_id(&order.purchase_id)?;
-    for (name, value) in [("order.amount", order.amount), ("order.total", order.total)] {
-        if !value.is_finite() || value < 0.0 {
+    let orders: Vec<OrderIn> = match (req.order, req.purchases) {
+        (Some(order), None) => vec![order],
+        (None, Some(purchases)) if (1..=MAX_PURCHASES).contains(&purchases.len()) => {
+            purchases.into_iter().map(OrderIn::from).collect()
+        }
+        (None, Some(_)) => {
             return Err(ApiError::bad_request(
                 "invalid_request",
-                format!("Field `{name}` must be a number of zero or more."),
+                format!("`purchases` holds 1 to {MAX_PURCHASES} items."),
             ));
         }
-    }
-    if order.qty == 0 {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "Field `order.qty` must be at least 1.",
-        ));
-    }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "Send `order` or `purchases`, not both.",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "Missing field `order` (or DoOrder v2 `purchases`).",
+            ));
+        }
+    };
     if let Some(ip) = &req.ip_address
         && ip.parse::<IpAddr>().is_err()
     {
@@ -104,6 +134,35 @@ pub async fn post(
             StatusCode::FORBIDDEN,
             "customer_mismatch",
             "customerEmail is not the email of the signed-in customer.",
+        ));
+    }
+    let mut receipts = Vec::new();
+    for order in orders {
+        receipts.extend(claim_order(&state, &session, order, req.ip_address.as_deref()).await?);
+    }
+    respond(&state, &receipts, wait).await
+}
+
+/// One purchase: checked, mapped to its offers, checked with Roku, claimed once per offer.
+async fn claim_order(
+    state: &AppState,
+    session: &crate::session::AccessClaims,
+    order: OrderIn,
+    ip_address: Option<&str>,
+) -> Result<Vec<Arc<Receipt>>, ApiError> {
+    check_purchase_id(&order.purchase_id)?;
+    for (name, value) in [("order.amount", order.amount), ("order.total", order.total)] {
+        if !value.is_finite() || value < 0.0 {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                format!("Field `{name}` must be a number of zero or more."),
+            ));
+        }
+    }
+    if order.qty == 0 {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "Field `order.qty` must be at least 1.",
         ));
     }
     // A catalog SKU names its products' offers (a bundle several); otherwise the plain
@@ -146,7 +205,7 @@ pub async fn post(
     let roku_customer_id = if known {
         None
     } else {
-        validate_with_roku(&state, &order.purchase_id, &order.code).await?
+        validate_with_roku(state, &order.purchase_id, &order.code).await?
     };
 
     // One provider receipt per offer, each claimed and confirmed on its own (idempotent per
@@ -163,7 +222,7 @@ pub async fn post(
                 qty: order.qty,
                 total: order.total,
             },
-            ip_address: req.ip_address.clone(),
+            ip_address: ip_address.map(str::to_string),
         };
         let receipt = state
             .receipts
@@ -201,7 +260,7 @@ pub async fn post(
             tracing::warn!(error = %e, "account link not recorded");
         }
     }
-    respond(&state, &receipts, wait).await
+    Ok(receipts)
 }
 
 /// Checks the transaction with Roku when Roku credentials are configured; returns the Roku

@@ -88,6 +88,18 @@ async fn a_bundle_reaches_the_provider_as_one_receipt_per_offer(backend: Backend
     let (status, body) = app.get("/roku/payment/tx-bundle", &token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "granted");
+    // DoOrder v2's result names the SKU; it takes the same path.
+    let (status, body) = app
+        .post(
+            "/roku/payment",
+            Some(&token),
+            json!({"purchases": [{"purchaseId": "tx-v2", "sku": "premium-sports-monthly",
+                                  "amount": 11.99, "total": 11.99, "qty": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["offers"].as_array().unwrap().len(), 2);
+    assert_eq!(app.cleeng_requests("/roku/payment").await.len(), 4);
     // A plain (non-catalog) code still goes through the mapping.
     let (status, body) = app
         .post("/roku/payment", Some(&token), order("tx-plain", "S9-US"))
