@@ -96,7 +96,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         )?)),
         None => None,
     };
-    Ok(http::AppState {
+    Ok(http::AppState::new(http::Shared {
         config: Arc::new(config),
         live,
         provider,
@@ -108,7 +108,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         effects,
         push_verifier,
         roku,
-    })
+    }))
 }
 
 /// Serves until the process ends. Tests spawn this on a `127.0.0.1:0` listener.

@@ -75,8 +75,6 @@ impl Limits {
         let Some(limiter) = &self.per_customer else {
             return Ok(());
         };
-        // The key is cloned only on this path; a hit on an existing key allocates anyway in
-        // governor's keyed store, which is fine at these rates.
         limiter
             .check_key(&customer_id.to_string())
             .map_err(|denied| {

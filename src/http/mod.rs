@@ -49,9 +49,26 @@ pub mod sessions;
 
 use error::ApiError;
 
-/// Everything a handler may touch. Cheap to clone: all `Arc`s.
+/// Everything a handler may touch. axum clones the state for every request that extracts it,
+/// so it is one `Arc`: one atomic increment per request, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub config: Arc<Config>,
     /// Mapping, catalog, Instant Signup content and limits: replaced whole on reload. A
     /// handler loads it once, so a request finishes on the set it started with.
@@ -264,17 +281,79 @@ async fn record_metrics(request: Request, next: middleware::Next) -> axum::respo
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
+        .map(MatchedPath::as_str)
+        .unwrap_or("unmatched");
+    let key = (route_label(route), method_label(request.method()));
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("route", route), ("method", method), ("status", status)];
-    metrics::counter!("roku_bridge_http_requests_total", &labels).increment(1);
-    metrics::histogram!("roku_bridge_http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    let (requests, latency) = request_metrics(key.0, key.1, response.status());
+    requests.increment(1);
+    latency.record(started.elapsed().as_secs_f64());
     response
+}
+
+type RequestMetrics = (metrics::Counter, metrics::Histogram);
+type MetricsByRequest =
+    std::sync::RwLock<std::collections::HashMap<(&'static str, &'static str, u16), RequestMetrics>>;
+
+/// The handles of one (route, method, status), registered once: building a metrics key per
+/// request (allocating and hashing its labels) cost more than the lookup of a cached entitlement.
+fn request_metrics(
+    route: &'static str,
+    method: &'static str,
+    status: StatusCode,
+) -> RequestMetrics {
+    static HANDLES: std::sync::LazyLock<MetricsByRequest> =
+        std::sync::LazyLock::new(Default::default);
+    let key = (route, method, status.as_u16());
+    if let Some(handles) = HANDLES.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return handles.clone();
+    }
+    let labels = [
+        ("route", route.to_string()),
+        ("method", method.to_string()),
+        ("status", status.as_u16().to_string()),
+    ];
+    let handles = (
+        metrics::counter!("roku_bridge_http_requests_total", &labels),
+        metrics::histogram!("roku_bridge_http_request_duration_seconds", &labels),
+    );
+    HANDLES
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, handles.clone());
+    handles
+}
+
+/// Route patterns are few and fixed: each is interned once for the metric keys.
+fn route_label(route: &str) -> &'static str {
+    static ROUTES: std::sync::LazyLock<std::sync::RwLock<std::collections::HashSet<&'static str>>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(known) = ROUTES.read().unwrap_or_else(|p| p.into_inner()).get(route) {
+        return known;
+    }
+    let mut routes = ROUTES.write().unwrap_or_else(|p| p.into_inner());
+    match routes.get(route) {
+        Some(known) => known,
+        None => {
+            let interned: &'static str = Box::leak(route.to_string().into_boxed_str());
+            routes.insert(interned);
+            interned
+        }
+    }
+}
+
+fn method_label(method: &axum::http::Method) -> &'static str {
+    match *method {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::HEAD => "HEAD",
+        axum::http::Method::PUT => "PUT",
+        axum::http::Method::DELETE => "DELETE",
+        axum::http::Method::OPTIONS => "OPTIONS",
+        axum::http::Method::PATCH => "PATCH",
+        _ => "OTHER",
+    }
 }
 
 fn make_span(request: &Request) -> tracing::Span {
