@@ -96,7 +96,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         )?)),
         None => None,
     };
+    let writers = match store.dialect() {
+        store::Dialect::Sqlite => 1,
+        store::Dialect::Postgres => 4,
+    };
+    let pushes = store::batch::PushWriter::spawn(store.clone(), writers);
     Ok(http::AppState::new(http::Shared {
+        pushes,
         config: Arc::new(config),
         live,
         provider,

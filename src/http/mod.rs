@@ -70,6 +70,8 @@ impl std::ops::Deref for AppState {
 
 pub struct Shared {
     pub config: Arc<Config>,
+    /// Group commit of incoming pushes (see `store::batch`).
+    pub pushes: crate::store::batch::PushWriter,
     /// Mapping, catalog, Instant Signup content and limits: replaced whole on reload. A
     /// handler loads it once, so a request finishes on the set it started with.
     pub live: crate::reload::LiveConfig,

@@ -119,16 +119,17 @@ pub async fn receive(State(state): State<AppState>, body: Bytes) -> Result<Respo
         });
     }
     let subscription = event.as_ref().and_then(subscription_change);
+    let transaction_type = push.transaction_type.clone();
     let stored = state
-        .store
-        .record_push(&push, &deliveries, subscription.as_ref())
+        .pushes
+        .record(push, deliveries, subscription)
         .await
         .map_err(|e| store_unavailable(&e))?;
     match stored {
         Some(push_id) => {
             tracing::info!(
                 push_id,
-                transaction_type = push.transaction_type.as_deref().unwrap_or("unreadable"),
+                transaction_type = transaction_type.as_deref().unwrap_or("unreadable"),
                 "push stored"
             );
             metrics::counter!("roku_bridge_pushes_total", "outcome" => "stored", "reason" => "")

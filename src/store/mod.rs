@@ -13,6 +13,7 @@ use sqlx::{
     any::{AnyPoolOptions, AnyRow},
 };
 
+pub mod batch;
 pub mod identity;
 pub mod outbox;
 
@@ -327,39 +328,55 @@ impl Store {
         deliveries: &[NewDelivery],
         subscription: Option<&Subscription>,
     ) -> Result<Option<i64>, StoreError> {
+        let mut ids = self
+            .record_pushes(&[(push, deliveries, subscription)])
+            .await?;
+        Ok(ids.pop().flatten())
+    }
+
+    /// Several pushes (each with its deliveries and subscription change) in one transaction:
+    /// one commit for all. `None` in the answer marks a duplicate, which wrote nothing.
+    pub async fn record_pushes(
+        &self,
+        pushes: &[(&NewPush, &[NewDelivery], Option<&Subscription>)],
+    ) -> Result<Vec<Option<i64>>, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO pushes (message_key, message_type, transaction_type, transaction_id,
-                                 roku_customer_id, product_code, raw_jws, event_json, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (message_key) DO NOTHING
-             RETURNING id",
-        )
-        .bind(&push.message_key)
-        .bind(&push.message_type)
-        .bind(&push.transaction_type)
-        .bind(&push.transaction_id)
-        .bind(&push.roku_customer_id)
-        .bind(&push.product_code)
-        .bind(&push.raw_jws)
-        .bind(&push.event_json)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = inserted else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
-        let id: i64 = row.try_get("id")?;
-        for d in deliveries {
-            outbox::insert(&mut *tx, d, now).await?;
-        }
-        if let Some(sub) = subscription {
-            upsert_subscription(&mut *tx, sub).await?;
+        let mut ids = Vec::with_capacity(pushes.len());
+        for (push, deliveries, subscription) in pushes {
+            let inserted = sqlx::query(
+                "INSERT INTO pushes (message_key, message_type, transaction_type, transaction_id,
+                                     roku_customer_id, product_code, raw_jws, event_json, received_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (message_key) DO NOTHING
+                 RETURNING id",
+            )
+            .bind(&push.message_key)
+            .bind(&push.message_type)
+            .bind(&push.transaction_type)
+            .bind(&push.transaction_id)
+            .bind(&push.roku_customer_id)
+            .bind(&push.product_code)
+            .bind(&push.raw_jws)
+            .bind(&push.event_json)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = inserted else {
+                ids.push(None);
+                continue;
+            };
+            let id: i64 = row.try_get("id")?;
+            for d in deliveries.iter() {
+                outbox::insert(&mut *tx, d, now).await?;
+            }
+            if let Some(sub) = subscription {
+                upsert_subscription(&mut *tx, sub).await?;
+            }
+            ids.push(Some(id));
         }
         tx.commit().await?;
-        Ok(Some(id))
+        Ok(ids)
     }
 
     pub async fn push_count(&self) -> Result<i64, StoreError> {
