@@ -135,8 +135,8 @@ impl PollPolicy {
     }
 
     /// The most provider access calls one confirmation round can make: jitter only lengthens
-    /// pauses, so the un-jittered schedule plus the final check at the deadline bounds it.
-    /// With the defaults (250 ms doubling to 5 s, 30 s) it is 10.
+    /// pauses, so the immediate first check, the un-jittered schedule and the final check at
+    /// the deadline bound it. With the defaults (250 ms doubling to 5 s, 30 s) it is 11.
     pub fn max_polls(&self) -> u32 {
         let mut elapsed = Duration::ZERO;
         let mut delay = self.initial;
@@ -146,7 +146,7 @@ impl PollPolicy {
             polls += 1;
             delay = (delay * 2).min(self.max);
         }
-        polls + 1
+        polls + 2
     }
 }
 
@@ -441,13 +441,19 @@ impl Receipts {
     async fn poll_access(&self, receipt: &Receipt) -> Phase {
         let deadline = Instant::now() + self.policy.timeout;
         let mut delays = self.policy.delays();
+        // The first check goes out at once: a provider that grants synchronously (or a receipt
+        // it already took) answers the customer without waiting out the first pause.
+        let mut first = true;
         loop {
-            let pause = delays.next().unwrap_or(self.policy.max);
-            let wake_at = (Instant::now() + pause).min(deadline);
-            tokio::select! {
-                _ = tokio::time::sleep_until(wake_at) => {}
-                _ = receipt.wake.notified() => {}
+            if !first {
+                let pause = delays.next().unwrap_or(self.policy.max);
+                let wake_at = (Instant::now() + pause).min(deadline);
+                tokio::select! {
+                    _ = tokio::time::sleep_until(wake_at) => {}
+                    _ = receipt.wake.notified() => {}
+                }
             }
+            first = false;
             match self
                 .provider
                 .access(&receipt.customer_id, receipt.offer_id())
@@ -534,9 +540,9 @@ mod tests {
     }
 
     #[test]
-    fn default_schedule_polls_at_most_ten_times_in_thirty_seconds() {
+    fn default_schedule_polls_at_most_eleven_times_in_thirty_seconds() {
         let p = PollPolicy::from_config(&PaymentConfig::default());
-        assert_eq!(p.max_polls(), 10);
+        assert_eq!(p.max_polls(), 11);
     }
 
     #[test]
@@ -546,7 +552,7 @@ mod tests {
             initial: Duration::from_millis(250),
             max: Duration::from_secs(5),
         };
-        // 0.25, 0.75 (+0.5), then the final check at 1 s.
-        assert_eq!(p.max_polls(), 3);
+        // At once, 0.25, 0.75 (+0.5), then the final check at 1 s.
+        assert_eq!(p.max_polls(), 4);
     }
 }

@@ -338,6 +338,9 @@ pub enum Environment {
 pub struct ProviderConfig {
     pub kind: ProviderKind,
     pub environment: Environment,
+    /// Cleeng's ids are numbers: `ROKU_BRIDGE__PROVIDER__PUBLISHER_ID=123456789` arrives as
+    /// one, and is as good as the string.
+    #[serde(deserialize_with = "string_or_number")]
     pub publisher_id: Option<String>,
     pub publisher_token: Option<SecretString>,
     pub receipt_url: Option<String>,
@@ -752,6 +755,21 @@ impl Config {
     }
 }
 
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Unsigned(u64),
+        Signed(i64),
+    }
+    Ok(Option::<Id>::deserialize(d)?.map(|id| match id {
+        Id::Text(s) => s,
+        Id::Unsigned(n) => n.to_string(),
+        Id::Signed(n) => n.to_string(),
+    }))
+}
+
 fn is_secret_key(key: &str) -> bool {
     ["token", "key", "password", "secret"]
         .iter()
@@ -814,6 +832,19 @@ mod tests {
         assert_eq!(c.provider.kind, ProviderKind::Simulator);
         assert_eq!(c.payment.confirm_timeout, Duration::from_secs(30));
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn a_numeric_publisher_id_is_read_as_its_digits() {
+        // What ROKU_BRIDGE__PROVIDER__PUBLISHER_ID=123456789 becomes: a number.
+        let c = Config::from_toml("[provider]\npublisher_id = 123456789").unwrap();
+        assert_eq!(c.provider.publisher_id.as_deref(), Some("123456789"));
+        let c = Config::from_toml("[provider]\npublisher_id = \"0042\"").unwrap();
+        assert_eq!(
+            c.provider.publisher_id.as_deref(),
+            Some("0042"),
+            "text stays text"
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ fn shipped_configs_pass_check_config() {
         .args(["check-config", "config/cleeng.example.toml"])
         .env("ROKU_BRIDGE__PROVIDER__PUBLISHER_TOKEN", token)
         .env("ROKU_BRIDGE__SESSION__SIGNING_KEY", key)
+        // Cleeng's publisher ids are numbers; from the environment they arrive as one.
+        .env("ROKU_BRIDGE__PROVIDER__PUBLISHER_ID", "123456789")
         .output()
         .unwrap();
     let all = format!(
