@@ -3,7 +3,8 @@
 //! latency percentiles. The baseline, measured in the same run on the same store, is the bare
 //! storage ceiling: one committed single-row INSERT per push, at the same concurrency.
 //!
-//! cargo run --release --example push_ingest -- [pushes] [concurrency] [sqlite|postgres|both]
+//! cargo run --release --example push_ingest -- [pushes] [concurrency] [sqlite|postgres|both] [--json]
+//! With `--json`, stdout is only the JSON line (the table goes to stderr): `bench/run.sh` reads it.
 //! PostgreSQL: ROKU_BRIDGE_TEST_PG (default postgres://postgres@127.0.0.1:5432/postgres).
 
 use std::{
@@ -25,7 +26,15 @@ const JWKS: &str = include_str!("../tests/fixtures/roku-jwks.json");
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let as_json = args.iter().any(|a| a == "--json");
+    args.retain(|a| a != "--json");
+    // The human table: stdout normally, stderr under --json.
+    macro_rules! table {
+        ($($t:tt)*) => {
+            if as_json { eprintln!($($t)*) } else { println!($($t)*) }
+        };
+    }
     let pushes: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5000);
     let concurrency: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(32);
     let which = args.get(3).map(String::as_str).unwrap_or("both");
@@ -33,12 +42,18 @@ async fn main() -> anyhow::Result<()> {
     let jwks = serve_jwks().await?;
     eprintln!("signing {pushes} pushes…");
     let bodies = Arc::new(sign_pushes(pushes));
-    println!(
+    table!(
         "push ingest: {pushes} pushes, {concurrency} concurrent, 2-core machine, client in the same process"
     );
-    println!(
+    table!(
         "{:<10} {:>14} {:>14} {:>8} {:>9} {:>9} {:>9}",
-        "store", "bridge msg/s", "INSERT/s", "ratio", "p50 ms", "p99 ms", "max ms"
+        "store",
+        "bridge msg/s",
+        "INSERT/s",
+        "ratio",
+        "p50 ms",
+        "p99 ms",
+        "max ms"
     );
     let mut rows = Vec::new();
     for backend in ["sqlite", "postgres"] {
@@ -52,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
         let pct = |p: f64| {
             lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0
         };
-        println!(
+        table!(
             "{backend:<10} {rate:>14.0} {baseline:>14.0} {:>7.0}% {:>9.2} {:>9.2} {:>9.2}",
             100.0 * rate / baseline,
             pct(0.50),
@@ -60,8 +75,10 @@ async fn main() -> anyhow::Result<()> {
             lat.last().unwrap().as_secs_f64() * 1000.0
         );
         rows.push(
-            json!({"store": backend, "bridge_msgs_per_s": rate, "insert_per_s": baseline,
-                         "p50_ms": pct(0.5), "p99_ms": pct(0.99)}),
+            json!({"store": backend, "pushes": pushes, "concurrency": concurrency,
+                "bridge_msgs_per_s": rate, "insert_per_s": baseline, "ratio": rate / baseline,
+                "p50_ms": pct(0.5), "p99_ms": pct(0.99), "p999_ms": pct(0.999),
+                "max_ms": lat.last().unwrap().as_secs_f64() * 1000.0}),
         );
     }
     println!("{}", json!({"push_ingest": rows}));
