@@ -15,6 +15,7 @@ mod limits;
 mod notifications;
 mod openapi;
 mod payment;
+mod properties;
 mod reload;
 mod replicas;
 mod restart;
