@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Account, Store, StoreError, Subscription, now_ms};
+use super::{Account, Store, StoreError, Subscription, account_from, now_ms, subscription_from};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailHash {
@@ -89,17 +89,7 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(Subscription {
-                    roku_customer_id: r.try_get("roku_customer_id")?,
-                    product_code: r.try_get("product_code")?,
-                    state: r.try_get("state")?,
-                    expires_at: r.try_get("expires_at")?,
-                    cancelled_at: r.try_get("cancelled_at")?,
-                    last_transaction_id: r.try_get("last_transaction_id")?,
-                    last_event_at: r.try_get("last_event_at")?,
-                })
-            })
+            .map(subscription_from)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
     }
@@ -123,15 +113,7 @@ impl Store {
         .bind(email.trim().to_lowercase())
         .fetch_optional(self.pool())
         .await?;
-        Ok(row
-            .map(|r| -> Result<Account, sqlx::Error> {
-                Ok(Account {
-                    roku_customer_id: r.try_get("roku_customer_id")?,
-                    customer_id: r.try_get("customer_id")?,
-                    email: r.try_get("email")?,
-                })
-            })
-            .transpose()?)
+        Ok(row.as_ref().map(account_from).transpose()?)
     }
 
     // === refresh tokens ===

@@ -306,15 +306,7 @@ impl Store {
         .bind(rcid)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row
-            .map(|r| -> Result<Account, sqlx::Error> {
-                Ok(Account {
-                    roku_customer_id: r.try_get("roku_customer_id")?,
-                    customer_id: r.try_get("customer_id")?,
-                    email: r.try_get("email")?,
-                })
-            })
-            .transpose()?)
+        Ok(row.as_ref().map(account_from).transpose()?)
     }
 
     // === pushes ===
@@ -408,19 +400,7 @@ impl Store {
         .bind(product_code)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row
-            .map(|r| -> Result<Subscription, sqlx::Error> {
-                Ok(Subscription {
-                    roku_customer_id: r.try_get("roku_customer_id")?,
-                    product_code: r.try_get("product_code")?,
-                    state: r.try_get("state")?,
-                    expires_at: r.try_get("expires_at")?,
-                    cancelled_at: r.try_get("cancelled_at")?,
-                    last_transaction_id: r.try_get("last_transaction_id")?,
-                    last_event_at: r.try_get("last_event_at")?,
-                })
-            })
-            .transpose()?)
+        Ok(row.as_ref().map(subscription_from).transpose()?)
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -456,6 +436,26 @@ async fn upsert_subscription<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     .execute(executor)
     .await?;
     Ok(result.rows_affected() > 0)
+}
+
+pub(crate) fn account_from(r: &AnyRow) -> Result<Account, sqlx::Error> {
+    Ok(Account {
+        roku_customer_id: r.try_get("roku_customer_id")?,
+        customer_id: r.try_get("customer_id")?,
+        email: r.try_get("email")?,
+    })
+}
+
+pub(crate) fn subscription_from(r: &AnyRow) -> Result<Subscription, sqlx::Error> {
+    Ok(Subscription {
+        roku_customer_id: r.try_get("roku_customer_id")?,
+        product_code: r.try_get("product_code")?,
+        state: r.try_get("state")?,
+        expires_at: r.try_get("expires_at")?,
+        cancelled_at: r.try_get("cancelled_at")?,
+        last_transaction_id: r.try_get("last_transaction_id")?,
+        last_event_at: r.try_get("last_event_at")?,
+    })
 }
 
 fn receipt_from(r: &AnyRow) -> Result<StoredReceipt, StoreError> {

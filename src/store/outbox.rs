@@ -49,6 +49,18 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
+fn item_from(r: &sqlx::any::AnyRow) -> Result<OutboxItem, sqlx::Error> {
+    Ok(OutboxItem {
+        id: r.try_get("id")?,
+        target: r.try_get("target")?,
+        kind: r.try_get("kind")?,
+        payload: r.try_get("payload")?,
+        dedupe_key: r.try_get("dedupe_key")?,
+        attempts: r.try_get("attempts")?,
+        window_started_at: r.try_get("window_started_at")?,
+    })
+}
+
 pub(super) async fn insert<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     d: &NewDelivery,
@@ -115,17 +127,7 @@ impl Store {
             .await?;
         let mut items = rows
             .iter()
-            .map(|r| {
-                Ok(OutboxItem {
-                    id: r.try_get("id")?,
-                    target: r.try_get("target")?,
-                    kind: r.try_get("kind")?,
-                    payload: r.try_get("payload")?,
-                    dedupe_key: r.try_get("dedupe_key")?,
-                    attempts: r.try_get("attempts")?,
-                    window_started_at: r.try_get("window_started_at")?,
-                })
-            })
+            .map(item_from)
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         items.sort_by_key(|i| i.id);
         Ok(items)
@@ -154,19 +156,7 @@ impl Store {
         .bind(now)
         .fetch_optional(self.pool())
         .await?;
-        Ok(row
-            .map(|r| -> Result<OutboxItem, sqlx::Error> {
-                Ok(OutboxItem {
-                    id: r.try_get("id")?,
-                    target: r.try_get("target")?,
-                    kind: r.try_get("kind")?,
-                    payload: r.try_get("payload")?,
-                    dedupe_key: r.try_get("dedupe_key")?,
-                    attempts: r.try_get("attempts")?,
-                    window_started_at: r.try_get("window_started_at")?,
-                })
-            })
-            .transpose()?)
+        Ok(row.as_ref().map(item_from).transpose()?)
     }
 
     /// Only the lease holder may settle an item: a worker whose lease ran out (and whose item

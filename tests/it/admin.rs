@@ -3,11 +3,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use wiremock::{
-    Mock, ResponseTemplate,
-    matchers::{method, path, path_regex},
-};
+use serde_json::Value;
 
 use crate::helpers::{PUBLISHER_TOKEN, SIGNING_KEY, TestApp, order};
 
@@ -42,16 +38,7 @@ fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
 #[tokio::test]
 async fn metrics_count_requests_by_route_provider_calls_and_cache_results_without_secrets() {
     let app = TestApp::cleeng("").await;
-    Mock::given(method("POST"))
-        .and(path("/roku/payment"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.cleeng)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex("^/3.1/entitlements/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"accessGranted": true})))
-        .mount(&app.cleeng)
-        .await;
+    app.accept_receipts_and_grant().await;
     let token = app.signed_in("met@example.com", "C-MET").await;
     let purchase = "tx-metrics-9f3e";
     let (status, _) = app

@@ -6,7 +6,7 @@ use roku_bridge::store::Store;
 use serde_json::{Value, json};
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
-    matchers::{method, path, path_regex},
+    matchers::{method, path},
 };
 
 use crate::{
@@ -21,16 +21,7 @@ const CATALOG: &str = include_str!("../../config/catalog.example.toml");
 async fn app(backend: Backend, extra: &str) -> (TestApp, FakeRoku) {
     let roku = FakeRoku::start().await;
     let app = TestApp::cleeng_layers(backend, &[&roku.config(), CATALOG, extra]).await;
-    Mock::given(method("POST"))
-        .and(path("/roku/payment"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.cleeng)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex("^/3.1/entitlements/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"accessGranted": true})))
-        .mount(&app.cleeng)
-        .await;
+    app.accept_receipts_and_grant().await;
     Mock::given(method("POST"))
         .and(path("/roku/push-notification/123456789"))
         .respond_with(ResponseTemplate::new(200))

@@ -245,6 +245,20 @@ signing_key = "{SIGNING_KEY}"
         body["accessToken"].as_str().unwrap().to_string()
     }
 
+    /// Cleeng takes every receipt and grants every access check.
+    pub async fn accept_receipts_and_grant(&self) {
+        Mock::given(method("POST"))
+            .and(path("/roku/payment"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&self.cleeng)
+            .await;
+        Mock::given(method("GET"))
+            .and(wiremock::matchers::path_regex("^/3.1/entitlements/"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"accessGranted": true})))
+            .mount(&self.cleeng)
+            .await;
+    }
+
     /// Requests Cleeng received on `path_prefix`.
     pub async fn cleeng_requests(&self, path_prefix: &str) -> Vec<wiremock::Request> {
         self.cleeng

@@ -13,8 +13,8 @@ use wiremock::{
 use crate::{
     backend::{Backend, fresh_url},
     fake_roku::{self, FakeRoku},
-    helpers::{PUBLISHER_ID, PUBLISHER_TOKEN, SIGNING_KEY, order, wait_for},
-    restart::Bridge,
+    helpers::{order, wait_for},
+    restart::{Bridge, process_config},
 };
 
 const PUSH_PATH: &str = "/roku/push-notification/123456789";
@@ -83,45 +83,8 @@ async fn two_replicas_on_one_postgres_share_invalidations_deliveries_and_claims(
     access_is(&cleeng, false).await;
     let store = fresh_url(Backend::Postgres).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("bridge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[store]
-url = "{store}"
-[provider]
-kind = "cleeng"
-publisher_id = "{PUBLISHER_ID}"
-publisher_token = "{PUBLISHER_TOKEN}"
-receipt_url = "{base}"
-core_url = "{base}"
-mediastore_url = "{base}"
-push_url = "{base}"
-timeout = "2s"
-[session]
-signing_key = "{SIGNING_KEY}"
-[payment]
-confirm_timeout = "1s"
-[entitlements]
-not_granted_ttl = "10m"
-[relay]
-poll_interval = "50ms"
-initial_backoff = "100ms"
-max_backoff = "300ms"
-[limits]
-per_ip_per_second = 0
-{roku}"#,
-            store = store.url,
-            base = cleeng.uri(),
-            roku = roku.config(),
-        ),
-    )
-    .unwrap();
+    let extra = "[entitlements]\nnot_granted_ttl = \"10m\"\n[limits]\nper_ip_per_second = 0\n";
+    let config = process_config(dir.path(), &store.url, &cleeng.uri(), &roku.config(), extra);
     let a = Bridge::start(&config);
     let b = Bridge::start(&config);
     let http = reqwest::Client::new();

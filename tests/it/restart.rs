@@ -23,6 +23,53 @@ pub struct Bridge {
     pub addr: String,
 }
 
+/// A config file for bridge processes on a Cleeng at `cleeng` and the store at `store`, with
+/// quick confirmation and relay timings; `extra` is TOML appended after it.
+pub fn process_config(
+    dir: &std::path::Path,
+    store: &str,
+    cleeng: &str,
+    roku: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let path = dir.join("bridge.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[store]
+url = "{store}"
+[provider]
+kind = "cleeng"
+publisher_id = "{PUBLISHER_ID}"
+publisher_token = "{PUBLISHER_TOKEN}"
+receipt_url = "{cleeng}"
+core_url = "{cleeng}"
+mediastore_url = "{cleeng}"
+push_url = "{cleeng}"
+timeout = "2s"
+[session]
+signing_key = "{SIGNING_KEY}"
+[payment]
+confirm_timeout = "1s"
+[relay]
+lease = "1s"
+poll_interval = "50ms"
+initial_backoff = "100ms"
+max_backoff = "300ms"
+{roku}
+{extra}
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
 impl Bridge {
     pub fn start(config: &std::path::Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_roku-bridge"))
@@ -84,42 +131,8 @@ async fn acknowledged_pushes_and_accepted_receipts_survive_sigkill() {
         .await;
 
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("bridge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[store]
-url = "sqlite://{dir}/bridge.db"
-[provider]
-kind = "cleeng"
-publisher_id = "{PUBLISHER_ID}"
-publisher_token = "{PUBLISHER_TOKEN}"
-receipt_url = "{base}"
-core_url = "{base}"
-mediastore_url = "{base}"
-push_url = "{base}"
-timeout = "2s"
-[session]
-signing_key = "{SIGNING_KEY}"
-[payment]
-confirm_timeout = "1s"
-[relay]
-lease = "1s"
-poll_interval = "100ms"
-initial_backoff = "100ms"
-max_backoff = "300ms"
-{roku}"#,
-            dir = dir.path().display(),
-            base = cleeng.uri(),
-            roku = roku.config(),
-        ),
-    )
-    .unwrap();
+    let store = format!("sqlite://{}/bridge.db", dir.path().display());
+    let config = process_config(dir.path(), &store, &cleeng.uri(), &roku.config(), "");
 
     let first = Bridge::start(&config);
     let http = reqwest::Client::new();

@@ -7,7 +7,7 @@ use roku_bridge::store::Store;
 use serde_json::json;
 use wiremock::{
     Mock, ResponseTemplate,
-    matchers::{method, path, path_regex},
+    matchers::{method, path},
 };
 
 use crate::{
@@ -20,16 +20,7 @@ use crate::{
 async fn app(backend: Backend, extra: &str) -> (TestApp, FakeRoku) {
     let roku = FakeRoku::start().await;
     let app = TestApp::cleeng_layers(backend, &[&roku.config_with_api_key(), extra]).await;
-    Mock::given(method("POST"))
-        .and(path("/roku/payment"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.cleeng)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex("^/3.1/entitlements/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"accessGranted": true})))
-        .mount(&app.cleeng)
-        .await;
+    app.accept_receipts_and_grant().await;
     (app, roku)
 }
 
