@@ -16,6 +16,7 @@ mod notifications;
 mod openapi;
 mod payment;
 mod properties;
+mod props;
 mod reload;
 mod replicas;
 mod restart;
