@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use roku_bridge::{
     catalog::{self, Catalog, Date, Query},
-    mapping::{ProductMap, Rule},
+    domain::mapping::{ProductMap, Rule},
     provider::Customer,
     roku::{
         events::{decode_message, parse_event},

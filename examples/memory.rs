@@ -17,9 +17,9 @@ use std::{
 use governor::{Quota, RateLimiter};
 use roku_bridge::{
     config::{EntitlementsConfig, LimitsConfig, ProviderConfig},
-    entitlements::Entitlements,
     http::limits::Limits,
     provider::Access,
+    services::entitlements::Entitlements,
 };
 use serde_json::json;
 

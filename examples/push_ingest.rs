@@ -162,7 +162,12 @@ async fn insert_ceiling(url: &str, n: usize, concurrency: usize) -> anyhow::Resu
                         raw_jws: "x".repeat(900),
                         event_json: None,
                     };
-                    store.record_push(&push, &[], None).await.unwrap();
+                    let record = roku_bridge::store::pushes::PushRecord {
+                        push,
+                        deliveries: Vec::new(),
+                        subscription: None,
+                    };
+                    store.record_push(&record).await.unwrap();
                 }
             })
         })

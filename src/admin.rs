@@ -22,7 +22,7 @@ use axum::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
-use crate::{entitlements::Entitlements, provider::Provider, store::Store};
+use crate::{provider::Provider, services::entitlements::Entitlements, store::Store};
 
 /// Latency buckets in seconds: from a cache hit (sub-millisecond) to a full 30 s confirmation.
 const LATENCY_BUCKETS: &[f64] = &[

@@ -251,7 +251,7 @@ async fn outbox(path: PathBuf, action: OutboxAction) -> ExitCode {
                         r.status,
                         r.attempts,
                         ms_to_rfc3339(r.created_at),
-                        if r.status == "pending" {
+                        if r.status == roku_bridge::store::OutboxStatus::Pending {
                             ms_to_rfc3339(r.next_attempt_at)
                         } else {
                             "-".into()
@@ -283,7 +283,9 @@ async fn outbox(path: PathBuf, action: OutboxAction) -> ExitCode {
 }
 
 fn ms_to_rfc3339(ms: i64) -> String {
-    roku_bridge::http::epoch_to_rfc3339(ms / 1000).unwrap_or_else(|| "-".into())
+    roku_bridge::domain::time::EpochMs(ms)
+        .to_rfc3339()
+        .unwrap_or_else(|| "-".into())
 }
 
 async fn serve(path: PathBuf) -> ExitCode {

@@ -19,8 +19,8 @@ use arc_swap::ArcSwap;
 use crate::{
     catalog::Catalog,
     config::{CATALOG_FILE, Config, ConfigError, IsuConfig},
+    domain::mapping::ProductMap,
     http::limits::Limits,
-    mapping::ProductMap,
 };
 
 /// What a reload replaces.
@@ -70,50 +70,56 @@ pub fn reload(path: &Path, live: &LiveConfig, running: &Config) -> Result<(), Co
 }
 
 /// Reloads on SIGHUP and whenever the configuration file (or `catalog.toml` beside it)
-/// changes. Files are polled, which also sees Kubernetes' ConfigMap symlink swaps.
-pub fn spawn_watcher(path: PathBuf, live: LiveConfig, running: Arc<Config>, poll: Duration) {
-    tokio::spawn(async move {
+/// changes, until `shutdown` resolves. Files are polled, which also sees Kubernetes' ConfigMap
+/// symlink swaps.
+pub async fn watch_until(
+    path: PathBuf,
+    live: LiveConfig,
+    running: Arc<Config>,
+    poll: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut seen = stamp(&path);
+    let mut tick = tokio::time::interval(poll);
+    tick.tick().await;
+    loop {
         #[cfg(unix)]
-        let mut hangup =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        let mut seen = stamp(&path);
-        let mut tick = tokio::time::interval(poll);
-        tick.tick().await;
-        loop {
-            #[cfg(unix)]
-            let signalled = async {
-                match hangup.as_mut() {
-                    Some(s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
+        let signalled = async {
+            match hangup.as_mut() {
+                Some(s) => {
+                    s.recv().await;
                 }
-            };
-            #[cfg(not(unix))]
-            let signalled = std::future::pending::<()>();
-            let trigger = tokio::select! {
-                _ = signalled => "SIGHUP",
-                _ = tick.tick() => {
-                    let now = stamp(&path);
-                    if now == seen { continue; }
-                    seen = now;
-                    "file change"
-                }
-            };
-            match reload(&path, &live, &running) {
-                Ok(()) => {
-                    metrics::counter!("roku_bridge_config_reloads_total", "outcome" => "applied")
-                        .increment(1);
-                    tracing::info!(trigger, "configuration reloaded");
-                }
-                Err(e) => {
-                    metrics::counter!("roku_bridge_config_reloads_total", "outcome" => "rejected")
-                        .increment(1);
-                    tracing::error!(trigger, error = %e, "configuration reload refused; the running configuration stays");
-                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let signalled = std::future::pending::<()>();
+        let trigger = tokio::select! {
+            _ = &mut shutdown => return,
+            _ = signalled => "SIGHUP",
+            _ = tick.tick() => {
+                let now = stamp(&path);
+                if now == seen { continue; }
+                seen = now;
+                "file change"
+            }
+        };
+        match reload(&path, &live, &running) {
+            Ok(()) => {
+                metrics::counter!("roku_bridge_config_reloads_total", "outcome" => "applied")
+                    .increment(1);
+                tracing::info!(trigger, "configuration reloaded");
+            }
+            Err(e) => {
+                metrics::counter!("roku_bridge_config_reloads_total", "outcome" => "rejected")
+                    .increment(1);
+                tracing::error!(trigger, error = %e, "configuration reload refused; the running configuration stays");
             }
         }
-    });
+    }
 }
 
 /// Modification times (and sizes) of the files a reload reads.

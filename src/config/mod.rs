@@ -14,7 +14,7 @@ use figment::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::mapping::{MappingProblem, ProductMap, Rule};
+use crate::domain::mapping::{MappingProblem, ProductMap, Rule};
 
 /// Prefix of the environment variables that override the file (`__` separates the levels).
 pub const ENV_PREFIX: &str = "ROKU_BRIDGE__";
@@ -27,7 +27,14 @@ pub const CATALOG_FILE: &str = "catalog.toml";
 pub const ACCOUNTS_TARGET: &str = "provider-accounts";
 /// Outbox target of the bridge's events to `relay.events_url`.
 pub const EVENTS_TARGET: &str = "publisher-events";
-const RESERVED_TARGETS: [&str; 3] = [PROVIDER_TARGET, ACCOUNTS_TARGET, EVENTS_TARGET];
+/// Outbox target of what an acknowledged push still has to write (add-on revocations, links).
+pub const FOLLOW_UPS_TARGET: &str = "push-follow-ups";
+const RESERVED_TARGETS: [&str; 4] = [
+    PROVIDER_TARGET,
+    ACCOUNTS_TARGET,
+    EVENTS_TARGET,
+    FOLLOW_UPS_TARGET,
+];
 
 /// The smallest HS256 key we accept: a shorter one can be brute-forced offline from any token.
 pub const MIN_SIGNING_KEY_BYTES: usize = 32;

@@ -10,12 +10,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    AppState, error::ApiError, extract::DeviceSession, extract::JsonBody,
-    payment::store_unavailable,
+    AppState,
+    error::{ApiError, store_unavailable},
+    extract::DeviceSession,
+    extract::JsonBody,
 };
 use crate::{
     catalog::{self, Date, OrderItem, OwnedPurchase},
-    roku::isu::is_current,
+    domain::{subscription::Subscription, time::EpochMs},
     store::now_ms,
 };
 
@@ -94,18 +96,11 @@ pub async fn upgrade_preview(
     let now = now_ms().max(0) as u64;
     let period_ms = u64::from(from.billing_period.months()) * 30 * 86_400_000;
     let mut end = None;
-    for rcid in linked(&state, &session.sub).await? {
-        for sub in state
-            .store
-            .subscriptions_of(&rcid)
-            .await
-            .map_err(|e| store_unavailable(&e))?
+    for sub in subscriptions(&state, &session.sub).await? {
+        if sub.product_code == q.from
+            && let Some(expires) = sub.expires_at.filter(|e| e.0 > now_ms())
         {
-            if sub.product_code == q.from
-                && let Some(expires) = sub.expires_at.filter(|e| *e > now_ms())
-            {
-                end = Some(expires as u64);
-            }
+            end = Some(expires.0 as u64);
         }
     }
     let end = end.unwrap_or(now + period_ms);
@@ -119,17 +114,17 @@ pub async fn upgrade_preview(
         "creditCents": preview.credit_cents,
         "chargeNowCents": preview.charge_now_cents,
         "chargeNow": catalog::format_usd(preview.charge_now_cents),
-        "newCycleStartsAt": super::epoch_to_rfc3339((preview.new_cycle_starts_ms / 1000) as i64),
+        "newCycleStartsAt": EpochMs(preview.new_cycle_starts_ms as i64).to_rfc3339(),
         "estimate": true,
         "note": preview.note,
     })))
 }
 
-/// The Roku customers linked to a provider customer.
-async fn linked(state: &AppState, customer_id: &str) -> Result<Vec<String>, ApiError> {
+/// The subscriptions of every Roku customer linked to a provider customer.
+async fn subscriptions(state: &AppState, customer_id: &str) -> Result<Vec<Subscription>, ApiError> {
     state
-        .store
-        .roku_customers_of(customer_id)
+        .holdings
+        .subscriptions(customer_id)
         .await
         .map_err(|e| store_unavailable(&e))
 }
@@ -139,24 +134,14 @@ async fn owned_purchases(
     state: &AppState,
     customer_id: &str,
 ) -> Result<Vec<OwnedPurchase>, ApiError> {
-    let now = now_ms();
+    let now = EpochMs::now();
     let live = state.live.load();
-    let mut owned = Vec::new();
-    for rcid in linked(state, customer_id).await? {
-        let subs = state
-            .store
-            .subscriptions_of(&rcid)
-            .await
-            .map_err(|e| store_unavailable(&e))?;
-        for sub in subs {
-            if live.catalog.option(&sub.product_code).is_some()
-                && is_current(&sub.state, sub.expires_at, now)
-            {
-                owned.push(OwnedPurchase::active(&sub.product_code));
-            }
-        }
-    }
-    Ok(owned)
+    Ok(subscriptions(state, customer_id)
+        .await?
+        .into_iter()
+        .filter(|sub| live.catalog.option(&sub.product_code).is_some() && sub.is_current(now))
+        .map(|sub| OwnedPurchase::active(&sub.product_code))
+        .collect())
 }
 
 /// A session when the request carries one; a bad token is still refused, not ignored.

@@ -1,6 +1,4 @@
-//! `GET /roku/entitlements[/{code}]` (DESIGN.md §2.4), answered from the cache.
-
-use std::time::SystemTime;
+//! `GET /roku/entitlements[/{code}]`, answered from the cache.
 
 use axum::{
     Json,
@@ -9,8 +7,18 @@ use axum::{
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use super::{AppState, epoch_to_rfc3339, error::ApiError, extract::DeviceSession, provider_error};
-use crate::{entitlements::Lookup, mapping::Product};
+use super::{
+    AppState,
+    error::{ApiError, provider_error},
+    extract::DeviceSession,
+};
+use crate::{
+    domain::{
+        mapping::Product,
+        time::{EpochMs, secs_to_rfc3339},
+    },
+    services::entitlements::Lookup,
+};
 
 pub async fn one(
     State(state): State<AppState>,
@@ -50,16 +58,12 @@ pub async fn all(
 }
 
 fn body(product: &Product, lookup: &Lookup) -> Value {
-    let checked = lookup
-        .checked_at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .ok()
-        .and_then(|d| epoch_to_rfc3339(d.as_secs() as i64));
+    let checked = EpochMs::from_system(lookup.checked_at).to_rfc3339();
     let mut body = json!({
         "code": product.code,
         "offerId": product.offer_id,
         "accessGranted": lookup.access.granted,
-        "expiresAt": lookup.access.expires_at.and_then(epoch_to_rfc3339),
+        "expiresAt": lookup.access.expires_at.and_then(secs_to_rfc3339),
         "checkedAt": checked,
     });
     if lookup.stale {

@@ -1,6 +1,7 @@
-//! The one error type of the device- and Roku-facing API, and the one place it becomes the
-//! DESIGN.md §2 body. Handlers return [`ApiError`]; `render_errors` (in the layer stack, where
-//! the request id is known) writes `{"error": {"code", "message", "requestId"}}`.
+//! The one error type of the device- and Roku-facing API, and the one place it becomes the body
+//! every client reads. Handlers return [`ApiError`] (services' failures convert into it here);
+//! `render_errors` (in the layer stack, where the request id is known) writes
+//! `{"error": {"code", "message", "requestId"}}`.
 
 use std::time::Duration;
 
@@ -12,6 +13,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::json;
+
+use crate::{provider::ProviderError, roku::client::RokuError, services::ServiceError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -137,4 +140,144 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     rendered
+}
+
+/// The store could not answer: 503, and the reason only in the log.
+pub fn store_unavailable(e: &crate::store::StoreError) -> ApiError {
+    tracing::error!(error = %e, "store unavailable");
+    ApiError::unavailable(
+        "store_unavailable",
+        "The bridge cannot reach its store; try again shortly.",
+        Duration::from_secs(5),
+    )
+}
+
+/// One mapping from provider failures to statuses, shared by every handler.
+pub fn provider_error(err: ProviderError) -> ApiError {
+    match err {
+        ProviderError::Unavailable { retry_after, .. } => ApiError::unavailable(
+            "provider_unavailable",
+            "The subscription provider cannot be reached; try again later.",
+            retry_after.unwrap_or(Duration::from_secs(5)),
+        ),
+        ProviderError::Rejected { code, message, .. } => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "provider_rejected",
+            format!("The provider refused the request: {code} ({message})."),
+        ),
+        ProviderError::WrongCredentials => {
+            ApiError::unauthorized("invalid_credentials", "The email or password is wrong.")
+        }
+        ProviderError::CustomerExists => ApiError::conflict(
+            "customer_exists",
+            "A customer with this email already exists.",
+        ),
+    }
+}
+
+fn roku_error(e: RokuError) -> ApiError {
+    match e {
+        RokuError::Unavailable(reason) => {
+            tracing::warn!(reason, "Roku web services unavailable");
+            ApiError::unavailable(
+                "roku_unavailable",
+                "Roku cannot confirm the purchase right now; try again shortly.",
+                Duration::from_secs(5),
+            )
+        }
+        RokuError::BadTransactionId | RokuError::Refused(_) => {
+            ApiError::unprocessable("invalid_receipt", "Roku does not know this purchase.")
+        }
+    }
+}
+
+/// Every use-case failure's status, code and sentence, in one place.
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        use ServiceError as E;
+        match e {
+            E::Store(e) => store_unavailable(&e),
+            E::Provider(e) => provider_error(e),
+            E::Roku(e) => roku_error(e),
+            E::UnknownProduct(message) => ApiError::unprocessable("unknown_product", message),
+            E::InvalidReceipt(message) => ApiError::unprocessable("invalid_receipt", message),
+            E::PurchaseClaimedElsewhere => ApiError::conflict(
+                "purchase_already_claimed",
+                "This purchase was already claimed by another customer.",
+            ),
+            E::PurchaseConflict => ApiError::conflict(
+                "purchase_conflict",
+                "This purchase was already posted with another product code.",
+            ),
+            E::ReceiptRejected { code, message } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "provider_rejected",
+                format!("The provider refused the receipt: {code} ({message})."),
+            ),
+            E::ReceiptUnavailable { retry_after } => ApiError::unavailable(
+                "provider_unavailable",
+                "The provider cannot be reached; post the receipt again later.",
+                retry_after,
+            ),
+            E::UnknownPurchase => ApiError::not_found(
+                "unknown_purchase",
+                "This customer posted no receipt with this purchaseId.",
+            ),
+            E::RefreshExpired => ApiError::unauthorized(
+                "token_expired",
+                "The refresh token has expired; sign in again.",
+            ),
+            E::RefreshInvalid => {
+                ApiError::unauthorized("invalid_token", "The refresh token is not valid.")
+            }
+            E::RefreshUsed => ApiError::unauthorized(
+                "invalid_token",
+                "The refresh token was already used or revoked; sign in again.",
+            ),
+            E::CustomerExists => ApiError::conflict(
+                "customer_exists",
+                "A customer with this email already exists; sign in instead.",
+            ),
+            E::CustomerExistsForPurchase => ApiError::conflict(
+                "customer_exists",
+                "An account with this email exists; sign in with its password and this purchaseId to link it.",
+            ),
+            E::InvalidCredentials => {
+                ApiError::unauthorized("invalid_credentials", "The email or password is wrong.")
+            }
+            E::PurchaseLinkedElsewhere => ApiError::conflict(
+                "purchase_linked_elsewhere",
+                "This Roku customer is linked to another account.",
+            ),
+            E::RokuNotConfigured => ApiError::unprocessable(
+                "roku_not_configured",
+                "Sessions from a purchase need Roku Pay web services (roku.api_key).",
+            ),
+            E::NoRokuCustomer => ApiError::unprocessable(
+                "invalid_receipt",
+                "Roku did not say which customer made this purchase.",
+            ),
+            E::AccountPending => ApiError::unavailable(
+                "account_pending",
+                "The account from this signup is still being created; try again shortly.",
+                Duration::from_secs(5),
+            ),
+            E::AccountNotFound => ApiError::not_found(
+                "account_not_found",
+                "No account is linked to this Roku customer yet; send an email to create one.",
+            ),
+            E::PushRefused("not UTF-8") => ApiError::unauthorized(
+                "invalid_signature",
+                "The body is not a signed Roku message.",
+            ),
+            E::PushRefused(_) => {
+                ApiError::unauthorized("invalid_signature", "The message is not signed by Roku.")
+            }
+            E::KeysUnavailable => ApiError::unavailable(
+                "keys_unavailable",
+                "Roku's signing keys cannot be fetched right now.",
+                Duration::from_secs(30),
+            ),
+        }
+    }
 }

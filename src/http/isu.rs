@@ -1,4 +1,4 @@
-//! Instant Signup (DESIGN.md §3.2): the two endpoints Roku calls to build the offer card.
+//! Instant Signup: the two endpoints Roku calls to build the offer card.
 //!
 //! Roku documents 200, 400 and 500 only. A token that fails verification answers 401 with the
 //! §2 body and `WWW-Authenticate`: it is neither a malformed request nor our failure, and 401 is
@@ -6,8 +6,6 @@
 //! fails open: a missing or malformed hash header, or a store that cannot answer, gets the
 //! offers and a warning, because Roku requires offers for every non-subscriber and showing one
 //! to a subscriber costs nothing (Roku will not sell a product twice).
-
-use std::collections::BTreeSet;
 
 use axum::{
     Json,
@@ -19,10 +17,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use super::{AppState, error::ApiError};
-use crate::{
-    roku::isu::{self, Endpoint, IsuAuthError},
-    store::{Store, StoreError, now_ms},
-};
+use crate::roku::isu::{self, Endpoint, IsuAuthError};
 
 pub const EMAIL_HASH_HEADER: &str = "roku-reserved-email-hash";
 
@@ -72,7 +67,7 @@ pub async fn products(State(state): State<AppState>, headers: HeaderMap) -> Resp
             );
             false
         }
-        Some(Some(hash)) => match is_current_subscriber(&state.store, &hash).await {
+        Some(Some(hash)) => match state.signup.is_current_subscriber(&hash).await {
             Ok(current) => current,
             Err(e) => {
                 tracing::warn!(error = %e, "Instant Signup eligibility unknown (store): offers sent");
@@ -116,30 +111,6 @@ fn authorize(state: &AppState, headers: &HeaderMap, endpoint: Endpoint) -> Resul
         };
         ApiError::unauthorized("invalid_token", message)
     })
-}
-
-/// A current subscriber by what the bridge knows of this hash: the subscriptions of every Roku
-/// customer linked to it as the pushes left them, else the operator's imported list.
-async fn is_current_subscriber(store: &Store, hash: &str) -> Result<bool, StoreError> {
-    let Some(known) = store.email_hash(hash).await? else {
-        return Ok(false);
-    };
-    let mut rcids: BTreeSet<String> = known.roku_customer_id.into_iter().collect();
-    if let Some(customer) = &known.customer_id {
-        rcids.extend(store.roku_customers_of(customer).await?);
-    }
-    let now = now_ms();
-    let mut seen_any = false;
-    for rcid in &rcids {
-        for sub in store.subscriptions_of(rcid).await? {
-            seen_any = true;
-            if isu::is_current(&sub.state, sub.expires_at, now) {
-                return Ok(true);
-            }
-        }
-    }
-    // Pushes are newer than any import: the imported flag decides only when they are silent.
-    Ok(!seen_any && known.imported_subscriber)
 }
 
 /// Eligibility is per customer and changes with every push: no cache may keep it.

@@ -1,9 +1,6 @@
 //! The device-facing HTTP API: routes, shared state, and the tower layer stack in one place.
 
-use std::{
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -26,14 +23,11 @@ use tracing::Level;
 
 use crate::{
     config::Config,
-    confirm::Receipts,
-    effects::Effects,
-    entitlements::Entitlements,
-    provider::{Provider, ProviderError},
-    relay::Relay,
-    roku::{client::RokuClient, jws::PushVerifier},
+    services::{
+        entitlements::Entitlements, holdings::Holdings, payments::Payments, pushes::Pushes,
+        sessions::SignIn, signup::Signup,
+    },
     session::Sessions,
-    store::Store,
 };
 
 pub mod catalog;
@@ -49,8 +43,9 @@ pub mod sessions;
 
 use error::ApiError;
 
-/// Everything a handler may touch. axum clones the state for every request that extracts it,
-/// so it is one `Arc`: one atomic increment per request, not one per field.
+/// Everything a handler may touch: the services, and the configuration it renders from. No
+/// store, no provider: a handler that needs them needs a service. axum clones the state for
+/// every request that extracts it, so it is one `Arc`: one atomic increment per request.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
@@ -70,21 +65,17 @@ impl std::ops::Deref for AppState {
 
 pub struct Shared {
     pub config: Arc<Config>,
-    /// Group commit of incoming pushes (see `store::batch`).
-    pub pushes: crate::store::batch::PushWriter,
     /// Mapping, catalog, Instant Signup content and limits: replaced whole on reload. A
     /// handler loads it once, so a request finishes on the set it started with.
     pub live: crate::reload::LiveConfig,
-    pub provider: Arc<dyn Provider>,
+    /// Verifies the access tokens devices send.
     pub sessions: Arc<Sessions>,
+    pub sign_in: Arc<SignIn>,
+    pub payments: Arc<Payments>,
+    pub pushes: Arc<Pushes>,
+    pub signup: Arc<Signup>,
+    pub holdings: Arc<Holdings>,
     pub entitlements: Arc<Entitlements>,
-    pub receipts: Arc<Receipts>,
-    pub store: Store,
-    pub relay: Arc<Relay>,
-    pub effects: Arc<Effects>,
-    pub push_verifier: Arc<PushVerifier>,
-    /// Roku Pay web services, when an API key is configured.
-    pub roku: Option<Arc<RokuClient>>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -402,42 +393,4 @@ async fn handle_overload(err: BoxError) -> ApiError {
         tracing::error!(error = %err, "unexpected middleware error");
         ApiError::internal()
     }
-}
-
-/// One mapping from provider failures to statuses, shared by every handler.
-pub fn provider_error(err: ProviderError) -> ApiError {
-    match err {
-        ProviderError::Unavailable { retry_after, .. } => ApiError::unavailable(
-            "provider_unavailable",
-            "The subscription provider cannot be reached; try again later.",
-            retry_after.unwrap_or(Duration::from_secs(5)),
-        ),
-        ProviderError::Rejected { code, message, .. } => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "provider_rejected",
-            format!("The provider refused the request: {code} ({message})."),
-        ),
-        ProviderError::WrongCredentials => {
-            ApiError::unauthorized("invalid_credentials", "The email or password is wrong.")
-        }
-        ProviderError::CustomerExists => ApiError::conflict(
-            "customer_exists",
-            "A customer with this email already exists.",
-        ),
-    }
-}
-
-/// RFC 3339 in UTC, the form BrightScript's `roDateTime.FromISO8601String` reads.
-pub fn epoch_to_rfc3339(secs: i64) -> Option<String> {
-    let secs = u64::try_from(secs).ok()?;
-    let at = UNIX_EPOCH.checked_add(Duration::from_secs(secs))?;
-    // humantime formats years up to 9999 only.
-    if at > UNIX_EPOCH + Duration::from_secs(253_402_300_799) {
-        return None;
-    }
-    Some(humantime::format_rfc3339_seconds(at).to_string())
-}
-
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }

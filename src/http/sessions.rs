@@ -1,4 +1,5 @@
-//! `POST /roku/sessions` (DESIGN.md §2.1): log in, register, or rotate a refresh token.
+//! `POST /roku/sessions`: log in, register, rotate a refresh token, or sign in with a purchase;
+//! `POST /roku/sessions/revoke`: sign out every device.
 
 use axum::{Json, extract::State, http::StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -9,14 +10,8 @@ use super::{
     AppState,
     error::ApiError,
     extract::{DeviceSession, JsonBody},
-    payment::{roku_error, store_unavailable},
-    provider_error,
 };
-use crate::{
-    provider::{Customer, NewCustomer, ProviderError, generated_password},
-    roku::{isu::email_hash, transaction::Verdict},
-    session::{TokenError, refresh_hash},
-};
+use crate::{domain::ids::PurchaseId, provider::NewCustomer, services::sessions::SignedIn};
 
 const MAX_EMAIL: usize = 254;
 const MAX_PASSWORD: usize = 1024;
@@ -40,38 +35,23 @@ pub async fn create(
     JsonBody(req): JsonBody<SessionRequest>,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(refresh) = &req.refresh_token {
-        let (customer, rcid) = state
-            .sessions
-            .verify_refresh(refresh)
-            .map_err(|e| match e {
-                TokenError::Expired => ApiError::unauthorized(
-                    "token_expired",
-                    "The refresh token has expired; sign in again.",
-                ),
-                _ => ApiError::unauthorized("invalid_token", "The refresh token is not valid."),
-            })?;
-        // Exactly one rotation of a token wins, here or on another replica.
-        let live = state
-            .store
-            .take_refresh(&refresh_hash(refresh))
-            .await
-            .map_err(|e| store_unavailable(&e))?;
-        if !live {
-            return Err(ApiError::unauthorized(
-                "invalid_token",
-                "The refresh token was already used or revoked; sign in again.",
-            ));
-        }
-        return session_body(&state, &customer, rcid).await.map(Json);
+        return Ok(render(state.sign_in.refresh(refresh).await?));
     }
     if let Some(purchase_id) = req
         .purchase_id
         .as_deref()
         .filter(|_| req.password.is_none())
     {
-        return from_purchase(&state, purchase_id, req.email.as_deref())
-            .await
-            .map(Json);
+        let purchase_id = parse_purchase_id(purchase_id)?;
+        let email = match req.email.as_deref().map(str::trim) {
+            Some(email) => Some(check_email(email)?),
+            None => None,
+        };
+        let signed_in = state
+            .sign_in
+            .from_purchase(&purchase_id, email.as_deref())
+            .await?;
+        return Ok(render(signed_in));
     }
     let (Some(email), Some(password)) = (req.email, req.password) else {
         return Err(ApiError::bad_request(
@@ -79,8 +59,7 @@ pub async fn create(
             "Send email and password, a refreshToken, or a purchaseId.",
         ));
     };
-    let email = email.trim().to_string();
-    check_email(&email)?;
+    let email = check_email(email.trim())?;
     let pw_len = password.expose_secret().len();
     if pw_len == 0 || pw_len > MAX_PASSWORD {
         return Err(ApiError::bad_request(
@@ -96,200 +75,21 @@ pub async fn create(
             ));
         }
     }
-
-    let customer = if req.register {
-        let new = NewCustomer {
-            email,
-            password,
-            first_name: req.first_name,
-            last_name: req.last_name,
-        };
-        state.provider.register(&new).await.map_err(|e| match e {
-            ProviderError::CustomerExists => ApiError::conflict(
-                "customer_exists",
-                "A customer with this email already exists; sign in instead.",
-            ),
-            other => provider_error(other),
-        })?
-    } else {
-        state
-            .provider
-            .login(&email, &password)
-            .await
-            .map_err(|e| match e {
-                ProviderError::WrongCredentials => {
-                    ApiError::unauthorized("invalid_credentials", "The email or password is wrong.")
-                }
-                other => provider_error(other),
-            })?
-    };
-    // Signing in with a purchase links it: the Instant Signup customer who already had an
-    // account proves it is theirs with the password.
-    let rcid = match &req.purchase_id {
-        Some(purchase_id) => Some(link_purchase(&state, purchase_id, &customer).await?),
+    let purchase_id = match &req.purchase_id {
+        Some(id) => Some(parse_purchase_id(id)?),
         None => None,
     };
-    // The email is known now: Instant Signup eligibility and later pushes can find this customer.
-    if let Err(e) = state
-        .store
-        .record_email_hash(
-            &email_hash(&customer.email),
-            rcid.as_deref(),
-            Some(&customer.id),
-            "session",
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "email hash not recorded");
-    }
-    session_body(&state, &customer, rcid).await.map(Json)
-}
-
-/// The Roku customer behind an entitled purchase, linked to `customer` unless another account
-/// already holds it.
-async fn link_purchase(
-    state: &AppState,
-    purchase_id: &str,
-    customer: &Customer,
-) -> Result<String, ApiError> {
-    let rcid = entitled_roku_customer(state, purchase_id).await?;
-    let store_down = |e: crate::store::StoreError| store_unavailable(&e);
-    match state.store.account(&rcid).await.map_err(store_down)? {
-        Some(account) if account.customer_id != customer.id => Err(ApiError::conflict(
-            "purchase_linked_elsewhere",
-            "This Roku customer is linked to another account.",
-        )),
-        Some(_) => Ok(rcid),
-        None => {
-            state
-                .store
-                .link_account(&rcid, &customer.id, Some(&customer.email))
-                .await
-                .map_err(store_down)?;
-            Ok(rcid)
-        }
-    }
-}
-
-/// Asks Roku about the purchase: it must exist, be entitled and name its customer.
-async fn entitled_roku_customer(state: &AppState, purchase_id: &str) -> Result<String, ApiError> {
-    let Some(roku) = &state.roku else {
-        return Err(ApiError::unprocessable(
-            "roku_not_configured",
-            "Sessions from a purchase need Roku Pay web services (roku.api_key).",
-        ));
-    };
-    let tx = roku
-        .validate_transaction(purchase_id)
-        .await
-        .map_err(roku_error)?;
-    if let Verdict::NotEntitled(reason) = tx.verdict() {
-        return Err(ApiError::unprocessable(
-            "invalid_receipt",
-            format!("Roku says this purchase is {reason}."),
-        ));
-    }
-    tx.roku_customer_id.clone().ok_or_else(|| {
-        ApiError::unprocessable(
-            "invalid_receipt",
-            "Roku did not say which customer made this purchase.",
-        )
-    })
-}
-
-/// Account creation on app launch (DESIGN.md §2.1): Roku vouches for the purchase, the link
-/// names the account; without a link, `email` creates one.
-async fn from_purchase(
-    state: &AppState,
-    purchase_id: &str,
-    email: Option<&str>,
-) -> Result<Value, ApiError> {
-    let rcid = entitled_roku_customer(state, purchase_id).await?;
-    let store_down = |e: crate::store::StoreError| store_unavailable(&e);
-    let mut linked = state.store.account(&rcid).await.map_err(store_down)?;
-    if linked.is_none() {
-        // An Instant Signup may be waiting in the outbox for this customer: do it now.
-        let pending = state
-            .relay
-            .complete_signup(&rcid)
-            .await
-            .map_err(store_down)?;
-        linked = state.store.account(&rcid).await.map_err(store_down)?;
-        if linked.is_none() && pending {
-            return Err(ApiError::unavailable(
-                "account_pending",
-                "The account from this signup is still being created; try again shortly.",
-                std::time::Duration::from_secs(5),
-            ));
-        }
-    }
-    if let Some(account) = linked {
-        let customer = Customer {
-            id: account.customer_id,
-            email: account.email.unwrap_or_default(),
-        };
-        return session_body(state, &customer, Some(rcid)).await;
-    }
-    let Some(email) = email.map(str::trim) else {
-        return Err(ApiError::not_found(
-            "account_not_found",
-            "No account is linked to this Roku customer yet; send an email to create one.",
-        ));
-    };
-    check_email(email)?;
-    // The customer never types this password: they sign in through the bridge's tokens, and
-    // the provider's reset flow gives them one of their own if they want it.
     let new = NewCustomer {
-        email: email.to_string(),
-        password: generated_password(),
-        first_name: None,
-        last_name: None,
+        email,
+        password,
+        first_name: req.first_name,
+        last_name: req.last_name,
     };
-    let customer = state.provider.register(&new).await.map_err(|e| match e {
-        ProviderError::CustomerExists => ApiError::conflict(
-            "customer_exists",
-            "An account with this email exists; sign in with its password and this purchaseId to link it.",
-        ),
-        other => provider_error(other),
-    })?;
-    state
-        .store
-        .link_account(&rcid, &customer.id, Some(&customer.email))
-        .await
-        .map_err(store_down)?;
-    let hash = email_hash(&customer.email);
-    if let Err(e) = state
-        .store
-        .record_email_hash(&hash, Some(&rcid), Some(&customer.id), "purchase")
-        .await
-    {
-        tracing::warn!(error = %e, "email hash not recorded");
-    }
-    session_body(state, &customer, Some(rcid)).await
-}
-
-/// Mints the pair and records the refresh token, so it can be rotated once and revoked.
-async fn session_body(
-    state: &AppState,
-    customer: &Customer,
-    rcid: Option<String>,
-) -> Result<Value, ApiError> {
-    let tokens = state.sessions.issue(customer, rcid);
-    state
-        .store
-        .save_refresh(
-            &refresh_hash(&tokens.refresh_token),
-            &customer.id,
-            tokens.refresh_expires_at,
-        )
-        .await
-        .map_err(|e| store_unavailable(&e))?;
-    Ok(json!({
-        "accessToken": tokens.access_token,
-        "refreshToken": tokens.refresh_token,
-        "expiresIn": tokens.expires_in,
-        "customer": {"id": customer.id, "email": customer.email},
-    }))
+    let signed_in = state
+        .sign_in
+        .with_password(new, req.register, purchase_id.as_ref())
+        .await?;
+    Ok(render(signed_in))
 }
 
 /// `POST /roku/sessions/revoke`: the signed-in customer signs out every device.
@@ -297,20 +97,33 @@ pub async fn revoke(
     State(state): State<AppState>,
     DeviceSession(session): DeviceSession,
 ) -> Result<Json<Value>, ApiError> {
-    let revoked = state
-        .store
-        .revoke_refresh(&session.sub)
-        .await
-        .map_err(|e| store_unavailable(&e))?;
+    let revoked = state.sign_in.revoke(&session.sub).await?;
     Ok(Json(json!({"revoked": revoked})))
 }
 
-fn check_email(email: &str) -> Result<(), ApiError> {
+fn render(s: SignedIn) -> Json<Value> {
+    Json(json!({
+        "accessToken": s.access_token,
+        "refreshToken": s.refresh_token,
+        "expiresIn": s.expires_in,
+        "customer": {"id": s.customer.id, "email": s.customer.email},
+    }))
+}
+
+/// A purchase id goes to Roku as a URL path segment: anything that could reshape the URL is
+/// refused here, before any call, as Roku itself would refuse it.
+fn parse_purchase_id(raw: &str) -> Result<PurchaseId, ApiError> {
+    PurchaseId::parse(raw).map_err(|_| {
+        ApiError::unprocessable("invalid_receipt", "Roku does not know this purchase.")
+    })
+}
+
+fn check_email(email: &str) -> Result<String, ApiError> {
     let ok = email.len() <= MAX_EMAIL
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
     if ok {
-        Ok(())
+        Ok(email.to_string())
     } else {
         Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -72,18 +72,12 @@ impl Cleeng {
         let response = builder.send().await.map_err(|e| {
             // reqwest's Display can include the URL; ours hold no secret, but we keep the
             // message to the kind of failure anyway.
-            let kind = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "connection failed"
-            } else {
-                "request failed"
-            };
+            let kind = crate::outbound::failure_kind(&e);
             tracing::warn!(op, error.kind = kind, "cleeng call failed");
             ProviderError::unavailable(format!("cleeng {op}: {kind}"))
         })?;
         let status = response.status();
-        let retry_after = retry_after(response.headers());
+        let retry_after = crate::outbound::retry_after(response.headers());
         let body = response.bytes().await.map_err(|_| {
             ProviderError::unavailable(format!("cleeng {op}: response body cut short"))
         })?;
@@ -270,17 +264,6 @@ fn error_of(value: &Value, status: StatusCode) -> (String, String) {
         message.truncate(cut);
     }
     (code, message)
-}
-
-fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 /// Everything but RFC 3986's unreserved characters, so `S123_US` stays as Cleeng expects it.

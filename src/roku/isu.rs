@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha512};
 
-use crate::{config::IsuConfig, mapping::ProductMap};
+use crate::{config::IsuConfig, domain::mapping::ProductMap};
 
 pub const ISSUER: &str = "roku_instant_signup";
 
@@ -118,17 +118,6 @@ pub fn email_hash(email: &str) -> String {
 pub fn normalize_hash(header: &str) -> Option<String> {
     let h = header.trim();
     (h.len() == 128 && h.bytes().all(|b| b.is_ascii_hexdigit())).then(|| h.to_ascii_lowercase())
-}
-
-/// Whether a subscription, as the pushes left it, makes its customer a current subscriber:
-/// active, in grace, or cancelled with paid time left. Lapsed (on hold, expired), refunded and
-/// charged-back customers are not, and since October 2024 Roku requires offers for them.
-pub fn is_current(state: &str, expires_at_ms: Option<i64>, now_ms: i64) -> bool {
-    match state {
-        "active" | "grace" => true,
-        "cancelled" => expires_at_ms.is_some_and(|e| e > now_ms),
-        _ => false,
-    }
 }
 
 /// One line of an operator's subscriber list: an email (hashed here, so the list can be a
@@ -280,18 +269,6 @@ mod tests {
         assert_eq!(normalize_hash(&h[..127]), None);
         assert_eq!(normalize_hash(&format!("{}g", &h[..127])), None);
         assert_eq!(normalize_hash(""), None);
-    }
-
-    #[test]
-    fn current_subscribers_are_active_in_grace_or_cancelled_with_time_left() {
-        let now = 1_000_000;
-        assert!(is_current("active", None, now));
-        assert!(is_current("grace", Some(now - 1), now));
-        assert!(is_current("cancelled", Some(now + 1), now));
-        assert!(!is_current("cancelled", Some(now - 1), now));
-        assert!(!is_current("cancelled", None, now));
-        assert!(!is_current("refunded", Some(now + 1), now));
-        assert!(!is_current("on_hold", Some(now + 1), now));
     }
 
     #[test]

@@ -9,15 +9,13 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{NewDelivery, NewPush, Store, StoreError, Subscription};
+use super::{Store, StoreError, pushes::PushRecord};
 
 /// Pushes written in one transaction at most.
 const MAX_BATCH: usize = 128;
 
 struct Job {
-    push: NewPush,
-    deliveries: Vec<NewDelivery>,
-    subscription: Option<Subscription>,
+    record: PushRecord,
     reply: oneshot::Sender<Result<Option<i64>, StoreError>>,
 }
 
@@ -60,19 +58,9 @@ impl PushWriter {
 
     /// Stores the push, its deliveries and its subscription change; `None` for a duplicate.
     /// Returns once they are committed.
-    pub async fn record(
-        &self,
-        push: NewPush,
-        deliveries: Vec<NewDelivery>,
-        subscription: Option<Subscription>,
-    ) -> Result<Option<i64>, StoreError> {
+    pub async fn record(&self, record: PushRecord) -> Result<Option<i64>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let job = Job {
-            push,
-            deliveries,
-            subscription,
-            reply,
-        };
+        let job = Job { record, reply };
         self.jobs
             .send(job)
             .await
@@ -87,29 +75,22 @@ async fn write(store: &Store, batch: Vec<Job>) {
     metrics::histogram!("roku_bridge_push_batch_size").record(batch.len() as f64);
     if batch.len() == 1 {
         let job = batch.into_iter().next().expect("one job");
-        let result = store
-            .record_push(&job.push, &job.deliveries, job.subscription.as_ref())
-            .await;
+        let result = store.record_push(&job.record).await;
         let _ = job.reply.send(result);
         return;
     }
-    let items: Vec<_> = batch
-        .iter()
-        .map(|j| (&j.push, j.deliveries.as_slice(), j.subscription.as_ref()))
-        .collect();
-    match store.record_pushes(&items).await {
+    let (records, replies): (Vec<PushRecord>, Vec<_>) =
+        batch.into_iter().map(|j| (j.record, j.reply)).unzip();
+    match store.record_pushes(&records).await {
         Ok(ids) => {
-            for (job, id) in batch.into_iter().zip(ids) {
-                let _ = job.reply.send(Ok(id));
+            for (reply, id) in replies.into_iter().zip(ids) {
+                let _ = reply.send(Ok(id));
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, pushes = batch.len(), "batched write failed; writing one by one");
-            for job in batch {
-                let result = store
-                    .record_push(&job.push, &job.deliveries, job.subscription.as_ref())
-                    .await;
-                let _ = job.reply.send(result);
+            tracing::warn!(error = %e, pushes = records.len(), "batched write failed; writing one by one");
+            for (record, reply) in records.iter().zip(replies) {
+                let _ = reply.send(store.record_push(record).await);
             }
         }
     }

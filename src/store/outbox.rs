@@ -4,23 +4,70 @@
 
 use sqlx::{Any, Executor, Row};
 
-use super::{Dialect, NewDelivery, Store, StoreError, now_ms};
+use super::{Dialect, Store, StoreError, now_ms};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxStatus {
-    Pending,
-    Delivered,
-    Dead,
+/// Declares a persisted enum with its one spelling in the store.
+macro_rules! stored_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$(Self::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = StoreError;
+
+            fn from_str(s: &str) -> Result<Self, StoreError> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
+                    StoreError::Unavailable(format!(concat!("unknown ", stringify!($name), " {:?}"), s))
+                })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
 }
 
-impl OutboxStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Delivered => "delivered",
-            Self::Dead => "dead",
-        }
+stored_enum!(
+    OutboxStatus {
+        Pending => "pending",
+        Delivered => "delivered",
+        Dead => "dead",
     }
+);
+
+stored_enum!(
+    /// What an outbox row carries; the payload is the JSON of the matching `outbox::Delivery`
+    /// variant, whose `type` tag is this same word.
+    DeliveryKind {
+        Push => "push",
+        Receipt => "receipt",
+        SignupAccount => "signup_account",
+        Event => "event",
+        PushFollowUp => "push_follow_up",
+    }
+);
+
+/// A delivery to enqueue with a push or on its own.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub target: String,
+    pub kind: DeliveryKind,
+    /// JSON of the delivery, tagged with its kind.
+    pub payload: String,
+    pub dedupe_key: String,
+    pub ordering_key: Option<String>,
 }
 
 /// A claimed delivery, leased to one worker.
@@ -28,7 +75,7 @@ impl OutboxStatus {
 pub struct OutboxItem {
     pub id: i64,
     pub target: String,
-    pub kind: String,
+    pub kind: DeliveryKind,
     pub payload: String,
     pub dedupe_key: String,
     pub attempts: i64,
@@ -40,20 +87,20 @@ pub struct OutboxItem {
 pub struct OutboxRow {
     pub id: i64,
     pub target: String,
-    pub kind: String,
+    pub kind: DeliveryKind,
     pub dedupe_key: String,
-    pub status: String,
+    pub status: OutboxStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub created_at: i64,
     pub last_error: Option<String>,
 }
 
-fn item_from(r: &sqlx::any::AnyRow) -> Result<OutboxItem, sqlx::Error> {
+fn item_from(r: &sqlx::any::AnyRow) -> Result<OutboxItem, StoreError> {
     Ok(OutboxItem {
         id: r.try_get("id")?,
         target: r.try_get("target")?,
-        kind: r.try_get("kind")?,
+        kind: r.try_get::<String, _>("kind")?.parse()?,
         payload: r.try_get("payload")?,
         dedupe_key: r.try_get("dedupe_key")?,
         attempts: r.try_get("attempts")?,
@@ -73,7 +120,7 @@ pub(super) async fn insert<'e, E: Executor<'e, Database = Any>>(
          ON CONFLICT (target, dedupe_key) DO NOTHING",
     )
     .bind(&d.target)
-    .bind(d.kind)
+    .bind(d.kind.as_str())
     .bind(&d.payload)
     .bind(&d.dedupe_key)
     .bind(&d.ordering_key)
@@ -125,10 +172,7 @@ impl Store {
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
-        let mut items = rows
-            .iter()
-            .map(item_from)
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let mut items = rows.iter().map(item_from).collect::<Result<Vec<_>, _>>()?;
         items.sort_by_key(|i| i.id);
         Ok(items)
     }
@@ -156,7 +200,7 @@ impl Store {
         .bind(now)
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.as_ref().map(item_from).transpose()?)
+        row.as_ref().map(item_from).transpose()
     }
 
     /// Only the lease holder may settle an item: a worker whose lease ran out (and whose item
@@ -183,13 +227,17 @@ impl Store {
         error: &str,
         dead: bool,
     ) -> Result<bool, StoreError> {
-        let status = if dead { "dead" } else { "pending" };
+        let status = if dead {
+            OutboxStatus::Dead
+        } else {
+            OutboxStatus::Pending
+        };
         let result = sqlx::query(
             "UPDATE outbox SET status = $1, next_attempt_at = $2, last_error = $3,
                                attempts = attempts + 1, locked_by = NULL, locked_until = NULL
              WHERE id = $4 AND locked_by = $5",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(next_attempt_at)
         .bind(error)
         .bind(id)
@@ -228,17 +276,16 @@ impl Store {
                 Ok(OutboxRow {
                     id: r.try_get("id")?,
                     target: r.try_get("target")?,
-                    kind: r.try_get("kind")?,
+                    kind: r.try_get::<String, _>("kind")?.parse()?,
                     dedupe_key: r.try_get("dedupe_key")?,
-                    status: r.try_get("status")?,
+                    status: r.try_get::<String, _>("status")?.parse()?,
                     attempts: r.try_get("attempts")?,
                     next_attempt_at: r.try_get("next_attempt_at")?,
                     created_at: r.try_get("created_at")?,
                     last_error: r.try_get("last_error")?,
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+            .collect::<Result<_, StoreError>>()
     }
 
     /// Puts dead items (one, or all) back in the queue with a fresh retry window.

@@ -240,7 +240,7 @@ async fn an_addon_is_revoked_when_its_base_is_refunded_and_the_publisher_is_told
             .subscription("rc-r", "sports-monthly")
             .await
             .unwrap()
-            .is_some_and(|s| s.state == "revoked")
+            .is_some_and(|s| s.state.as_str() == "revoked")
     })
     .await;
     wait_for("the webhook told", || async {

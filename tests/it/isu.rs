@@ -7,8 +7,9 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use roku_bridge::{
+    domain::{subscription::Subscription, time::EpochMs},
     roku::isu::email_hash,
-    store::{Store, Subscription},
+    store::Store,
 };
 use serde_json::{Value, json};
 use sha2::{Sha256, Sha512};
@@ -316,11 +317,11 @@ fn sub(rcid: &str, product: &str, state: &str, expires_in_secs: i64) -> Subscrip
     Subscription {
         roku_customer_id: rcid.into(),
         product_code: product.into(),
-        state: state.into(),
-        expires_at: Some((now() + expires_in_secs) * 1000),
-        cancelled_at: (state == "cancelled").then_some(now() * 1000),
+        state: state.parse().unwrap(),
+        expires_at: Some(EpochMs((now() + expires_in_secs) * 1000)),
+        cancelled_at: (state == "cancelled").then_some(EpochMs(now() * 1000)),
         last_transaction_id: None,
-        last_event_at: now() * 1000,
+        last_event_at: EpochMs(now() * 1000),
     }
 }
 

@@ -463,7 +463,7 @@ async fn a_push_invalidates_the_linked_customer_s_cached_entitlement(backend: Ba
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(sub.state, "cancelled");
+    assert_eq!(sub.state.as_str(), "cancelled");
     // Dropping the cached grant happens just after the ack.
     wait_for("the cached grant dropped", || async {
         app.get("/roku/entitlements/S1-US", &token).await.1["accessGranted"] == false

@@ -7,7 +7,7 @@ use base64::Engine;
 use proptest::prelude::*;
 use roku_bridge::{
     config::Config,
-    mapping::{ProductMap, Rule},
+    domain::mapping::{ProductMap, Rule},
     roku::{
         events::{decode_message, parse_event},
         isu::{ImportLine, normalize_hash, parse_import_line},

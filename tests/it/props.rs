@@ -9,7 +9,7 @@ use base64::{Engine, engine::general_purpose};
 use proptest::prelude::*;
 use roku_bridge::{
     config::Config,
-    mapping::{ProductMap, Rule},
+    domain::mapping::{ProductMap, Rule},
     roku::{
         events::{decode_message, parse_event},
         isu::{ImportLine, email_hash, normalize_hash, parse_import_line},

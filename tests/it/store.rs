@@ -2,7 +2,15 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use roku_bridge::store::{NewDelivery, NewPush, OutboxStatus, Subscription};
+use roku_bridge::{
+    domain::{
+        ids::{PurchaseId, ReceiptKey},
+        receipt::{ReceiptState, Step},
+        subscription::{Subscription, SubscriptionState},
+        time::EpochMs,
+    },
+    store::{DeliveryKind, NewDelivery, NewPush, OutboxStatus, Store, pushes::PushRecord},
+};
 
 use crate::{
     backend::{Backend, fresh_store},
@@ -22,10 +30,31 @@ fn push(key: &str, rcid: &str) -> NewPush {
     }
 }
 
+/// One push, its deliveries and its subscription change, stored as one record.
+async fn record(
+    store: &Store,
+    push: NewPush,
+    deliveries: &[NewDelivery],
+    subscription: Option<&Subscription>,
+) -> Option<i64> {
+    store
+        .record_push(&PushRecord {
+            push,
+            deliveries: deliveries.to_vec(),
+            subscription: subscription.cloned(),
+        })
+        .await
+        .unwrap()
+}
+
+fn key(purchase: &str) -> ReceiptKey {
+    ReceiptKey::single(PurchaseId::parse(purchase).unwrap())
+}
+
 fn delivery(target: &str, key: &str, customer: &str) -> NewDelivery {
     NewDelivery {
         target: target.into(),
-        kind: "push",
+        kind: DeliveryKind::Push,
         payload: format!("jws.{key}.sig"),
         dedupe_key: key.into(),
         ordering_key: Some(customer.into()),
@@ -34,17 +63,30 @@ fn delivery(target: &str, key: &str, customer: &str) -> NewDelivery {
 
 async fn receipts_are_first_come(backend: Backend) {
     let (store, _g) = fresh_store(backend).await;
-    let first = store.claim_receipt("p1", "ann", "{\"a\":1}").await.unwrap();
+    let first = store
+        .claim_receipt(&key("p1"), "ann", "{\"a\":1}")
+        .await
+        .unwrap();
     assert_eq!(first.customer_id, "ann");
-    let second = store.claim_receipt("p1", "bob", "{\"b\":2}").await.unwrap();
+    let second = store
+        .claim_receipt(&key("p1"), "bob", "{\"b\":2}")
+        .await
+        .unwrap();
     assert_eq!(second.customer_id, "ann", "the first claim holds");
     assert_eq!(second.forward_json, "{\"a\":1}");
     store
-        .set_receipt_state("p1", "granted", Some("{}"))
+        .advance_receipt(&key("p1"), Step::Forwarded, None)
         .await
         .unwrap();
-    assert_eq!(store.receipt("p1").await.unwrap().unwrap().state, "granted");
-    assert!(store.receipt("nope").await.unwrap().is_none());
+    store
+        .advance_receipt(&key("p1"), Step::Granted, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.receipt(&key("p1")).await.unwrap().unwrap().state,
+        ReceiptState::Granted
+    );
+    assert!(store.receipt(&key("nope")).await.unwrap().is_none());
 }
 on_both_backends!(receipts_are_first_come_on, receipts_are_first_come);
 
@@ -54,19 +96,9 @@ async fn a_push_is_stored_once_with_its_deliveries(backend: Backend) {
         delivery("provider", "k1", "rc1"),
         delivery("publisher", "k1", "rc1"),
     ];
+    assert!(record(&store, push("k1", "rc1"), &d, None).await.is_some());
     assert!(
-        store
-            .record_push(&push("k1", "rc1"), &d, None)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        store
-            .record_push(&push("k1", "rc1"), &d, None)
-            .await
-            .unwrap()
-            .is_none(),
+        record(&store, push("k1", "rc1"), &d, None).await.is_none(),
         "duplicate key"
     );
     assert_eq!(store.push_count().await.unwrap(), 1);
@@ -75,33 +107,27 @@ async fn a_push_is_stored_once_with_its_deliveries(backend: Backend) {
     let sub = Subscription {
         roku_customer_id: "rc2".into(),
         product_code: "S1-US".into(),
-        state: "active".into(),
+        state: SubscriptionState::Active,
         expires_at: None,
         cancelled_at: None,
         last_transaction_id: Some("tx-k2".into()),
-        last_event_at: 100,
+        last_event_at: EpochMs(100),
     };
-    let first = store
-        .record_push(&push("k2", "rc2"), &[], Some(&sub))
-        .await
-        .unwrap();
+    let first = record(&store, push("k2", "rc2"), &[], Some(&sub)).await;
     assert!(first.is_some());
     let state = |s: Option<Subscription>| s.unwrap().state;
     assert_eq!(
         state(store.subscription("rc2", "S1-US").await.unwrap()),
-        "active"
+        SubscriptionState::Active
     );
     let mut cancelled = sub.clone();
-    cancelled.state = "cancelled".into();
-    cancelled.last_event_at = 200;
-    let again = store
-        .record_push(&push("k2", "rc2"), &[], Some(&cancelled))
-        .await
-        .unwrap();
+    cancelled.state = SubscriptionState::Cancelled;
+    cancelled.last_event_at = EpochMs(200);
+    let again = record(&store, push("k2", "rc2"), &[], Some(&cancelled)).await;
     assert!(again.is_none());
     assert_eq!(
         state(store.subscription("rc2", "S1-US").await.unwrap()),
-        "active",
+        SubscriptionState::Active,
         "a duplicate push changes nothing"
     );
 }
@@ -275,11 +301,11 @@ async fn an_older_event_does_not_overwrite_a_newer_state(backend: Backend) {
     let sub = |state: &str, at: i64| Subscription {
         roku_customer_id: "rc1".into(),
         product_code: "S1-US".into(),
-        state: state.into(),
-        expires_at: Some(2_000_000_000_000),
+        state: state.parse().unwrap(),
+        expires_at: Some(EpochMs(2_000_000_000_000)),
         cancelled_at: None,
         last_transaction_id: None,
-        last_event_at: at,
+        last_event_at: EpochMs(at),
     };
     assert!(
         store
@@ -301,7 +327,7 @@ async fn an_older_event_does_not_overwrite_a_newer_state(backend: Backend) {
             .unwrap()
             .unwrap()
             .state,
-        "cancelled"
+        SubscriptionState::Cancelled
     );
     assert!(
         store
@@ -316,7 +342,7 @@ async fn an_older_event_does_not_overwrite_a_newer_state(backend: Backend) {
             .unwrap()
             .unwrap()
             .state,
-        "active"
+        SubscriptionState::Active
     );
 }
 on_both_backends!(

@@ -9,12 +9,9 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgListener;
 
-use crate::{
-    entitlements::Entitlements,
-    store::{Dialect, Store},
-};
+use super::entitlements::Entitlements;
+use crate::store::{Dialect, Store, notify};
 
 const CHANNEL: &str = "roku_bridge_entitlements";
 
@@ -51,36 +48,40 @@ pub async fn invalidate_everywhere(
     } else {
         "*".to_string()
     };
-    if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(&payload)
-        .execute(store.pool())
-        .await
-    {
+    if let Err(e) = store.notify(CHANNEL, &payload).await {
         tracing::warn!(error = %e, "other replicas not told of a stale entitlement");
     }
 }
 
-/// Listens for other replicas' announcements for the life of the process (PostgreSQL only).
-pub fn spawn_listener(url: String, entitlements: Arc<Entitlements>) {
-    tokio::spawn(async move {
-        let mut backoff = std::time::Duration::from_millis(500);
-        loop {
-            match listen(&url, &entitlements).await {
-                Ok(()) => {}
-                Err(e) => tracing::warn!(error = %e, "replica invalidation listener failed"),
+/// Listens for other replicas' announcements until `shutdown` resolves (PostgreSQL only).
+pub async fn listen_until(
+    url: String,
+    entitlements: Arc<Entitlements>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut backoff = std::time::Duration::from_millis(500);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            result = listen(&url, &entitlements) => {
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "replica invalidation listener failed");
+                }
             }
-            // Whatever was announced while we were away is lost: start clean.
-            entitlements.invalidate_all();
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
         }
-    });
+        // Whatever was announced while we were away is lost: start clean.
+        entitlements.invalidate_all();
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+    }
 }
 
 async fn listen(url: &str, entitlements: &Entitlements) -> Result<(), sqlx::Error> {
-    let mut listener = PgListener::connect(url).await?;
-    listener.listen(CHANNEL).await?;
+    let mut listener = notify::listen(url, CHANNEL).await?;
     tracing::info!("listening for other replicas' cache invalidations");
     loop {
         // `None`: the connection dropped and was re-established; notifications may be lost.

@@ -1,4 +1,4 @@
-//! Entitlement answers from a moka cache that never stampedes the provider (DESIGN.md §2.4).
+//! Entitlement answers from a moka cache that never stampedes the provider.
 //!
 //! Keys are (provider customer id, offer id). An answer is fresh for `granted_ttl` or
 //! `not_granted_ttl`; past that it is refreshed, and while the provider is down the old answer

@@ -1,0 +1,287 @@
+//! The composition root: builds every service from the configuration, wires them together, and
+//! runs the server and the background tasks until one shutdown signal stops them all.
+//!
+//! Construction order follows the dependencies, which only point one way: store and adapters
+//! first, then the outbox (so services can enqueue), then the services, then the outbox
+//! worker's handler (the services), then HTTP on top.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use tokio::{net::TcpListener, sync::watch};
+
+use crate::{
+    admin,
+    config::Config,
+    http, outbox, provider, reload,
+    roku::{client::RokuClient, jws::PushVerifier},
+    services::{
+        Deliveries,
+        entitlements::Entitlements,
+        holdings::Holdings,
+        payments::{Payments, PollPolicy},
+        pushes::Pushes,
+        replicas,
+        sessions::SignIn,
+        signup::Signup,
+    },
+    session::Sessions,
+    store::{self, Store, batch::PushWriter},
+};
+
+/// Test hook (see `outbox::Worker`): milliseconds the outbox worker waits before its first look.
+const START_DELAY_ENV: &str = "ROKU_BRIDGE_TEST_RELAY_START_DELAY_MS";
+
+/// A stop signal every background task listens to.
+#[derive(Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    pub fn channel() -> (watch::Sender<bool>, Self) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Self(rx))
+    }
+
+    pub async fn wait(mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Everything the process runs: the HTTP state and what runs beside it.
+pub struct App {
+    pub state: http::AppState,
+    pub store: Store,
+    pub provider: Arc<dyn provider::Provider>,
+    pub worker: Arc<outbox::Worker>,
+    /// The PostgreSQL URL replicas announce cache invalidations on, when there is one.
+    replica_url: Option<String>,
+}
+
+/// Builds the services from a configuration, validating it first and opening the store.
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    let mapping = config
+        .validate()
+        .map_err(|problems| crate::config::ConfigError {
+            source_name: "configuration".into(),
+            problems,
+        })?;
+    let provider =
+        provider::from_config(&config.provider).context("building the provider client")?;
+    let store = Store::connect(config.store.url.expose_secret())
+        .await
+        .context("opening the store (store.url)")?;
+    let key = match &config.session.signing_key {
+        Some(key) => key.expose_secret().as_bytes().to_vec(),
+        None => {
+            tracing::warn!(
+                "session.signing_key is not set: using a random key, so sessions end when the process does"
+            );
+            Sessions::random_key()
+        }
+    };
+    let tokens = Arc::new(Sessions::new(
+        &key,
+        config.session.access_ttl,
+        config.session.refresh_ttl,
+    ));
+    // Slightly over the provider's own timeout, so the client's error (which says why) wins.
+    let fetch_timeout = config.provider.timeout + Duration::from_secs(1);
+    let entitlements = Arc::new(Entitlements::new(
+        &config.entitlements,
+        provider.clone(),
+        fetch_timeout,
+    ));
+    let live: reload::LiveConfig = Arc::new(arc_swap::ArcSwap::from_pointee(reload::Live::new(
+        &config, mapping,
+    )?));
+    let roku = match &config.roku.api_key {
+        Some(key) => Some(Arc::new(RokuClient::new(&config.roku, key.clone())?)),
+        None => None,
+    };
+    let verifier = Arc::new(PushVerifier::new(
+        config.roku.jwks_url.clone(),
+        config.roku.jwks_refetch_interval,
+        config.roku.push_leeway,
+        config.roku.timeout,
+    )?);
+
+    let outbox = Arc::new(outbox::Outbox::new(
+        store.clone(),
+        config.relay.events_url.is_some(),
+    ));
+    let start_delay = std::env::var(START_DELAY_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or_default();
+    let worker = Arc::new(outbox::Worker::new(
+        store.clone(),
+        outbox::targets::HttpTargets::new(&config)?,
+        config.relay.clone(),
+        outbox.wake_handle(),
+        start_delay,
+    ));
+
+    let payments = Arc::new(Payments::new(
+        store.clone(),
+        provider.clone(),
+        entitlements.clone(),
+        outbox.clone(),
+        live.clone(),
+        roku.clone(),
+        &config.roku,
+        PollPolicy::from_config(&config.payment),
+    ));
+    let writers = match store.dialect() {
+        store::Dialect::Sqlite => 1,
+        store::Dialect::Postgres => 4,
+    };
+    let pushes = Arc::new(Pushes::new(
+        verifier,
+        PushWriter::spawn(store.clone(), writers),
+        store.clone(),
+        outbox.clone(),
+        payments.clone(),
+        entitlements.clone(),
+        live.clone(),
+        worker.push_target_names(),
+    ));
+    let signup = Arc::new(Signup::new(store.clone(), provider.clone(), outbox.clone()));
+    worker.set_handler(Arc::new(Deliveries {
+        payments: payments.clone(),
+        pushes: pushes.clone(),
+        signup: signup.clone(),
+    }));
+    let sign_in = Arc::new(SignIn::new(
+        tokens.clone(),
+        store.clone(),
+        provider.clone(),
+        roku,
+        worker.clone(),
+    ));
+    let replica_url = (store.dialect() == store::Dialect::Postgres)
+        .then(|| config.store.url.expose_secret().to_string());
+    let state = http::AppState::new(http::Shared {
+        config: Arc::new(config),
+        live,
+        sessions: tokens,
+        sign_in,
+        payments,
+        pushes,
+        signup,
+        holdings: Arc::new(Holdings::new(store.clone())),
+        entitlements,
+    });
+    Ok(App {
+        state,
+        store,
+        provider,
+        worker,
+        replica_url,
+    })
+}
+
+/// Serves the API (and the admin endpoints, given their listener) until `shutdown` completes,
+/// then drains: readiness turns false, `server.drain_delay` later the listener stops accepting,
+/// and requests in flight get `server.shutdown_grace` to finish while the outbox worker hands
+/// back its leases. Every background task stops on the same signal.
+pub async fn run_until(
+    config: Config,
+    listener: TcpListener,
+    admin_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    admin::prometheus();
+    let drain_delay = config.server.drain_delay;
+    let grace = config.server.shutdown_grace;
+    let App {
+        state,
+        store,
+        provider,
+        worker,
+        replica_url,
+    } = build(config).await?;
+    let policy = state.payments.policy();
+    let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        admin_addr = admin_addr.map(|a| a.to_string()),
+        provider = provider.name(),
+        products = state.live.load().mapping.len(),
+        confirm_timeout = ?policy.timeout,
+        max_polls_per_confirmation = policy.max_polls(),
+        "roku-bridge listening"
+    );
+    let (stop, stopped) = Shutdown::channel();
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(path) = state.config.source.clone() {
+        tasks.spawn(reload::watch_until(
+            path,
+            state.live.clone(),
+            state.config.clone(),
+            Duration::from_secs(2),
+            stopped.clone().wait(),
+        ));
+    }
+    crate::http::limits::Limits::spawn_housekeeping(
+        &state.live,
+        state.config.limits.retain_interval,
+    );
+    if let Some(url) = replica_url {
+        tasks.spawn(replicas::listen_until(
+            url,
+            state.entitlements.clone(),
+            stopped.clone().wait(),
+        ));
+    }
+    let relay = tokio::spawn(worker.run(stopped.clone().wait()));
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(admin_listener) = admin_listener {
+        let health = admin::Health {
+            store,
+            provider,
+            entitlements: state.entitlements.clone(),
+            draining: draining.clone(),
+        };
+        // The admin listener outlives the drain: probes keep getting answers until exit.
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(admin_listener, admin::router(health)).await {
+                tracing::error!(error = %e, "admin listener stopped");
+            }
+        });
+    }
+
+    let app = http::router(state);
+    {
+        let draining = draining.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            draining.store(true, std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(drain_delay).await;
+            let _ = stop.send(true);
+        });
+    }
+    let serve = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped.clone().wait());
+    let served = async { serve.await.context("serving HTTP") };
+    tokio::pin!(served);
+    // Past the grace period after the stop, whatever is still in flight is cut off.
+    let deadline = async {
+        stopped.wait().await;
+        tokio::time::sleep(grace).await;
+    };
+    let result = tokio::select! {
+        r = &mut served => r,
+        _ = deadline => {
+            tracing::warn!(grace = ?grace, "shutdown grace period over: dropping requests in flight");
+            Ok(())
+        }
+    };
+    let _ = tokio::time::timeout(grace, relay).await;
+    tasks.abort_all();
+    result
+}
