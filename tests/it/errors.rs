@@ -50,7 +50,7 @@ async fn raw_post(
 #[tokio::test]
 async fn malformed_json_missing_fields_and_wrong_types_are_400() {
     let app = TestApp::simulator("").await;
-    let token = app.simulator_customer("err@example.com").await;
+    let token = app.register("err@example.com", None).await.access_token;
     let cases: [(&str, &str); 7] = [
         ("{\"order\": ", "malformed_json"),
         ("not json at all", "malformed_json"),
@@ -93,7 +93,7 @@ async fn malformed_json_missing_fields_and_wrong_types_are_400() {
 #[tokio::test]
 async fn oversize_body_is_413() {
     let app = TestApp::simulator("[server]\nbody_limit = 2048\n").await;
-    let token = app.simulator_customer("big@example.com").await;
+    let token = app.register("big@example.com", None).await.access_token;
     let mut body = order("p-big", "S1-US");
     body["padding"] = json!("x".repeat(4096));
     let (status, headers, resp) = raw_post(&app, "/roku/payment", &token, body.to_string()).await;
@@ -127,7 +127,7 @@ async fn unknown_route_and_wrong_method_use_the_error_body() {
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_a_given_one_is_kept() {
     let app = TestApp::simulator("").await;
-    let token = app.simulator_customer("rid@example.com").await;
+    let token = app.register("rid@example.com", None).await.access_token;
     let resp = app
         .http
         .get(app.url("/roku/entitlements"))
@@ -205,7 +205,7 @@ async fn provider_timeout_is_503() {
 async fn framework_rejections_get_the_error_body_too() {
     // Found by the API fuzzer: a missing query field was axum's plain-text 400.
     let app = TestApp::simulator("").await;
-    let token = app.simulator_customer("q@example.com").await;
+    let token = app.register("q@example.com", None).await.access_token;
     let (status, headers, body) = app
         .call(
             reqwest::Method::GET,

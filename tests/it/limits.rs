@@ -28,7 +28,7 @@ async fn a_flooding_client_gets_429_with_retry_after_and_roku_still_gets_through
     let roku = FakeRoku::start().await;
     let limits = "[limits]\nper_ip_per_second = 1\nper_ip_burst = 3\n";
     let app = TestApp::simulator(&format!("{}\n{limits}", roku.config())).await;
-    let token = app.simulator_customer("flood@example.com").await; // spends 1 of the burst
+    let token = app.register("flood@example.com", None).await.access_token; // spends 1 of the burst
     for _ in 0..2 {
         assert_eq!(
             entitlements(&app, &token, None).await.status(),
@@ -88,8 +88,8 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
 async fn one_customer_cannot_spend_everyone_elses_budget() {
     let limits = "[limits]\nper_customer_per_second = 1\nper_customer_burst = 2\n";
     let app = TestApp::simulator(limits).await;
-    let greedy = app.simulator_customer("greedy@example.com").await;
-    let polite = app.simulator_customer("polite@example.com").await;
+    let greedy = app.register("greedy@example.com", None).await.access_token;
+    let polite = app.register("polite@example.com", None).await.access_token;
     for _ in 0..2 {
         assert_eq!(
             entitlements(&app, &greedy, None).await.status(),

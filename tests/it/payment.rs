@@ -381,7 +381,7 @@ async fn simulator_flow_pending_then_granted_then_entitled() {
         "[provider.simulator]\ngrant_delay = \"300ms\"\n[mapping.products]\n\"S598742062-US\" = \"S598742062_US\"\n\"premium\" = \"S705970293_US\"\n",
     )
     .await;
-    let token = app.simulator_customer("sim@example.com").await;
+    let token = app.register("sim@example.com", None).await.access_token;
     let (status, body) = app.get("/roku/entitlements/S598742062-US", &token).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["accessGranted"], false);
@@ -416,7 +416,7 @@ async fn simulator_flow_pending_then_granted_then_entitled() {
 #[tokio::test]
 async fn simulator_rejects_configured_offers() {
     let app = TestApp::simulator("[provider.simulator]\nreject_offers = [\"S9_BAD\"]\n").await;
-    let token = app.simulator_customer("rej@example.com").await;
+    let token = app.register("rej@example.com", None).await.access_token;
     let (status, body) = app
         .post("/roku/payment", Some(&token), order("sim-rej", "S9-BAD"))
         .await;
