@@ -266,3 +266,14 @@ where
     }
     panic!("timed out waiting for {what}");
 }
+
+/// A publisher's own webhook receiver: every POST on `at` answers 204.
+pub async fn publisher_hook(at: &str) -> MockServer {
+    let server = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(at))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    server
+}
