@@ -2,16 +2,13 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
-use wiremock::{
-    Mock, ResponseTemplate,
-    matchers::{method, path_regex},
-};
+use wiremock::ResponseTemplate;
 
 use crate::helpers::{TestApp, order};
 
-fn assert_error_body(body: &Value, headers: &reqwest::header::HeaderMap, code: &str) {
+fn assert_error_body(body: &Value, headers: &HeaderMap, code: &str) {
     let error = &body["error"];
     assert_eq!(error["code"], code, "{body}");
     assert!(
@@ -32,7 +29,7 @@ async fn raw_post(
     path: &str,
     token: &str,
     body: impl Into<reqwest::Body>,
-) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+) -> (StatusCode, HeaderMap, Value) {
     let resp = app
         .http
         .post(app.url(path))
@@ -150,27 +147,30 @@ async fn every_response_carries_a_request_id_and_a_given_one_is_kept() {
     assert_eq!(body["error"]["requestId"], "trace-me-123");
 }
 
+/// An entitlement lookup on a bridge started with `extra` while Cleeng takes `delay` to answer.
+async fn slow_lookup(extra: &str, delay: Duration) -> (StatusCode, HeaderMap, Value) {
+    let app = TestApp::cleeng(extra).await;
+    let token = app.signed_in("slow@example.com", "C1").await;
+    let answer = ResponseTemplate::new(200)
+        .set_body_json(json!({"accessGranted": true}))
+        .set_delay(delay);
+    app.mock().access_answers(answer).mount().await;
+    app.call(
+        reqwest::Method::GET,
+        "/roku/entitlements/S1-US",
+        Some(&token),
+        None,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_request_over_its_time_budget_is_503_not_a_hang() {
-    let app = TestApp::cleeng("[server]\nrequest_timeout = \"300ms\"\n").await;
-    let token = app.signed_in("slow@example.com", "C1").await;
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/3\.1/entitlements/"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"accessGranted": true}))
-                .set_delay(Duration::from_secs(1)),
-        )
-        .mount(&app.cleeng)
-        .await;
-    let (status, headers, body) = app
-        .call(
-            reqwest::Method::GET,
-            "/roku/entitlements/S1-US",
-            Some(&token),
-            None,
-        )
-        .await;
+    let (status, headers, body) = slow_lookup(
+        "[server]\nrequest_timeout = \"300ms\"\n",
+        Duration::from_secs(1),
+    )
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_error_body(&body, &headers, "timeout");
     assert!(headers.contains_key("retry-after"));
@@ -178,25 +178,8 @@ async fn a_request_over_its_time_budget_is_503_not_a_hang() {
 
 #[tokio::test]
 async fn provider_timeout_is_503() {
-    let app = TestApp::cleeng("[provider]\ntimeout = \"200ms\"\n").await;
-    let token = app.signed_in("pto@example.com", "C1").await;
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/3\.1/entitlements/"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"accessGranted": true}))
-                .set_delay(Duration::from_secs(2)),
-        )
-        .mount(&app.cleeng)
-        .await;
-    let (status, headers, body) = app
-        .call(
-            reqwest::Method::GET,
-            "/roku/entitlements/S1-US",
-            Some(&token),
-            None,
-        )
-        .await;
+    let (status, headers, body) =
+        slow_lookup("[provider]\ntimeout = \"200ms\"\n", Duration::from_secs(2)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_error_body(&body, &headers, "provider_unavailable");
 }

@@ -149,6 +149,16 @@ impl FakeRoku {
             .await;
     }
 
+    /// validate-transaction answers 200 with [`validated`] for this transaction.
+    pub async fn vouches(&self, transaction_id: &str, rcid: &str, product: &str, entitled: bool) {
+        let body = validated(transaction_id, rcid, product, entitled);
+        self.answers(
+            transaction_id,
+            ResponseTemplate::new(200).set_body_json(body),
+        )
+        .await;
+    }
+
     pub async fn validate_calls(&self) -> usize {
         self.server
             .received_requests()
