@@ -6,11 +6,7 @@
 //! test returns early and the run says so once. A named server, or a required one (CI), that
 //! does not answer fails the tests instead.
 
-use std::{
-    io::Write,
-    sync::Once,
-    time::Duration,
-};
+use std::{io::Write, sync::Once, time::Duration};
 
 use roku_bridge::store::Store;
 use sqlx::{Executor, postgres::PgPoolOptions};
@@ -64,7 +60,9 @@ static SKIP_NOTE: Once = Once::new();
 /// absent; a required server that does not answer panics, naming the URL and the error.
 pub async fn postgres_runs() -> bool {
     let url = admin_url();
-    let answer = REACHABLE.get_or_init(|| async { reachable(&url).await }).await;
+    let answer = REACHABLE
+        .get_or_init(|| async { reachable(&url).await })
+        .await;
     match answer {
         Ok(()) => true,
         Err(e) if required() => panic!(

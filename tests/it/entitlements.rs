@@ -52,13 +52,12 @@ async fn answers_are_cached_per_customer_and_offer() {
     let (app, token) = ann("").await;
     access(&app, true, Duration::ZERO).await;
     for _ in 0..5 {
-        let (status, body) = app.get("/roku/entitlements/S598742062-US", &token).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(body["code"], "S598742062-US");
-        assert_eq!(body["offerId"], "S598742062_US");
-        assert_eq!(body["expiresAt"], "2030-01-01T00:00:00Z");
-        assert!(body["checkedAt"].as_str().unwrap().ends_with('Z'));
-        assert!(body.get("stale").is_none());
+        let answer = app.entitlement(&token, "S598742062-US").await;
+        assert_eq!(answer.code, "S598742062-US");
+        assert_eq!(answer.offer_id.as_deref(), Some("S598742062_US"));
+        assert_eq!(answer.expires_at.as_deref(), Some("2030-01-01T00:00:00Z"));
+        assert!(answer.raw["checkedAt"].as_str().unwrap().ends_with('Z'));
+        assert!(answer.raw.get("stale").is_none());
     }
     // The offer id names the same product and hits the same entry.
     let (_, body) = app.get("/roku/entitlements/S598742062_US", &token).await;
@@ -71,7 +70,8 @@ async fn answers_are_cached_per_customer_and_offer() {
 
 #[tokio::test]
 async fn not_granted_expires_sooner_than_granted() {
-    let (app, token) = ann("[entitlements]\ngranted_ttl = \"10m\"\nnot_granted_ttl = \"200ms\"\n").await;
+    let (app, token) =
+        ann("[entitlements]\ngranted_ttl = \"10m\"\nnot_granted_ttl = \"200ms\"\n").await;
     access(&app, false, Duration::ZERO).await;
     app.get("/roku/entitlements/S1-US", &token).await;
     app.get("/roku/entitlements/S1-US", &token).await;
@@ -92,7 +92,8 @@ async fn not_granted_expires_sooner_than_granted() {
 
 #[tokio::test]
 async fn stale_answer_is_served_while_the_provider_is_down() {
-    let (app, token) = ann("[entitlements]\ngranted_ttl = \"100ms\"\nstale_if_error = \"10m\"\n").await;
+    let (app, token) =
+        ann("[entitlements]\ngranted_ttl = \"100ms\"\nstale_if_error = \"10m\"\n").await;
     access(&app, true, Duration::ZERO).await;
     let (_, body) = app.get("/roku/entitlements/S1-US", &token).await;
     assert_eq!(body["accessGranted"], true);
@@ -103,10 +104,9 @@ async fn stale_answer_is_served_while_the_provider_is_down() {
         .mount()
         .await;
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let (status, body) = app.get("/roku/entitlements/S1-US", &token).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["accessGranted"], true);
-    assert_eq!(body["stale"], true);
+    let stale = app.entitlement(&token, "S1-US").await;
+    assert!(stale.access_granted);
+    assert_eq!(stale.stale, Some(true), "{}", stale.raw);
 
     // With nothing cached there is nothing to serve: 503 with Retry-After.
     let (status, headers, body) = app
@@ -124,7 +124,8 @@ async fn stale_answer_is_served_while_the_provider_is_down() {
 
 #[tokio::test]
 async fn list_reports_every_mapped_product() {
-    let (app, token) = ann("[mapping.products]\n\"gold\" = \"S1_US\"\n\"silver\" = \"S2_US\"\n").await;
+    let (app, token) =
+        ann("[mapping.products]\n\"gold\" = \"S1_US\"\n\"silver\" = \"S2_US\"\n").await;
     app.mock()
         .access_for(
             "C100",

@@ -6,10 +6,7 @@
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
-use roku_bridge::{
-    roku::isu::email_hash,
-    store::Subscription,
-};
+use roku_bridge::{roku::isu::email_hash, store::Subscription};
 use serde_json::{Value, json};
 use sha2::{Sha256, Sha512};
 use wiremock::ResponseTemplate;
@@ -399,7 +396,13 @@ async fn imported_subscribers_are_known_until_a_push_says_otherwise() {
         ),
     )
     .unwrap();
-    let import = || run_on_store(dir.path(), &app.store_url, &["isu".as_ref(), "import-hashes".as_ref(), list.as_os_str()]);
+    let import = || {
+        run_on_store(
+            dir.path(),
+            &app.store_url,
+            &["isu".as_ref(), "import-hashes".as_ref(), list.as_os_str()],
+        )
+    };
     let out = import();
     assert!(
         out.status.success(),
@@ -567,7 +570,12 @@ async fn opening_the_app_completes_a_signup_still_waiting_for_the_provider() {
     roku.vouches("tx-w", "rc-w", "S1-US", true).await;
     // Still down: the channel is told to try again, not that there is no account.
     let pending = app.purchase_session("tx-w", None).await;
-    assert_eq!(pending.status, StatusCode::SERVICE_UNAVAILABLE, "{}", pending.body);
+    assert_eq!(
+        pending.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        pending.body
+    );
     assert_eq!(pending.code(), "account_pending");
 
     app.cleeng.reset().await;
@@ -603,9 +611,11 @@ async fn an_existing_customer_is_linked_when_they_sign_in_with_the_purchase() {
     assert!(store.account("rc-e").await.unwrap().is_none());
 
     roku.vouches("tx-e", "rc-e", "S1-US", true).await;
-    app.sessions(json!({"email": "old@example.com", "password": "their own", "purchaseId": "tx-e"}))
-        .await
-        .session();
+    app.sessions(
+        json!({"email": "old@example.com", "password": "their own", "purchaseId": "tx-e"}),
+    )
+    .await
+    .session();
     assert_eq!(
         store.account("rc-e").await.unwrap().unwrap().customer_id,
         "C-OLD"

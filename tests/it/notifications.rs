@@ -192,7 +192,10 @@ async fn the_same_push_twice_is_stored_and_relayed_once(backend: Backend) {
     let jws = fake_roku::push(&fake_roku::sale("tx-dup", "rc1", "S1-US"), "dup-key");
     for _ in 0..3 {
         let ack = app.push(&jws).await;
-        assert_eq!((ack.status, ack.body.as_str()), (StatusCode::OK, "rk-tx-dup"));
+        assert_eq!(
+            (ack.status, ack.body.as_str()),
+            (StatusCode::OK, "rk-tx-dup")
+        );
     }
     // Roku's dashboard replay re-signs the same message under the same key.
     let mut claims = fake_roku::claims(&fake_roku::sale("tx-dup", "rc1", "S1-US"), "dup-key");
@@ -325,7 +328,9 @@ async fn other_message_types_are_acknowledged_and_ignored_and_key_invalidation_r
     let (app, roku) = app_with_roku(Backend::Sqlite, "").await;
     let mut claims = fake_roku::claims(&json!({"hello": "test"}), "test-msg");
     claims["x-Roku-message-type"] = json!("dashboard test");
-    let ack = app.push(&fake_roku::sign_with(&claims, ROKU_KEY, KID)).await;
+    let ack = app
+        .push(&fake_roku::sign_with(&claims, ROKU_KEY, KID))
+        .await;
     assert_eq!(ack.status, StatusCode::OK);
     assert_eq!(stored(&app).await, 0);
 
@@ -333,7 +338,9 @@ async fn other_message_types_are_acknowledged_and_ignored_and_key_invalidation_r
     let mut invalidate = fake_roku::claims(&json!({}), "inv");
     invalidate["x-Roku-message-type"] = json!("roku.invalidate_public_keys");
     assert_eq!(
-        app.push(&fake_roku::sign_with(&invalidate, ROKU_KEY, KID)).await.status,
+        app.push(&fake_roku::sign_with(&invalidate, ROKU_KEY, KID))
+            .await
+            .status,
         StatusCode::OK
     );
     let jws = fake_roku::push(&fake_roku::sale("tx-after", "rc1", "S1-US"), "after-inv");
@@ -350,7 +357,9 @@ async fn a_signed_but_unreadable_push_is_stored_and_acknowledged() {
     let (app, _roku) = app_with_roku(Backend::Sqlite, "").await;
     let mut claims = fake_roku::claims(&json!({}), "garbled");
     claims["x-Roku-message"] = json!("%%% not base64 %%%");
-    let ack = app.push(&fake_roku::sign_with(&claims, ROKU_KEY, KID)).await;
+    let ack = app
+        .push(&fake_roku::sign_with(&claims, ROKU_KEY, KID))
+        .await;
     assert_eq!((ack.status, ack.body.as_str()), (StatusCode::OK, ""));
     assert_eq!(stored(&app).await, 1);
 }
@@ -394,7 +403,9 @@ async fn a_push_invalidates_the_linked_customer_s_cached_entitlement(backend: Ba
     let mut cancel = fake_roku::event("Cancellation", "tx-ann-c", "rc-ann", "S1-US");
     cancel["eventDate"] = json!(fake_roku::iso(fake_roku::now() + 5));
     assert_eq!(
-        app.push(&fake_roku::push(&cancel, "ann-cancel")).await.status,
+        app.push(&fake_roku::push(&cancel, "ann-cancel"))
+            .await
+            .status,
         StatusCode::OK
     );
     assert_eq!(

@@ -277,7 +277,11 @@ async fn unknown_product_is_422_and_reaches_no_provider() {
     for code in ["silver", "S1_US", ""] {
         let answer = app.post_receipt(&token, order("p-unknown", code)).await;
         let body = &answer.body;
-        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{code}: {body}");
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{code}: {body}"
+        );
         assert_eq!(answer.code(), "unknown_product");
     }
     assert!(app.cleeng_requests("/roku/payment").await.is_empty());

@@ -5,26 +5,21 @@ use std::time::Duration;
 
 use crate::helpers::{
     SIGNING_KEY,
-    process::{Bridge, Spawn},
+    process::{Bridge, Spawn, listeners_and_store},
     wait_for,
 };
 
 fn config_text(store: &str, offer: &str, rule: &str) -> String {
     format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[store]
-url = "sqlite://{store}/bridge.db"
+        r#"{head}
 [session]
 signing_key = "{SIGNING_KEY}"
 [mapping]
 rule = "{rule}"
 [mapping.products]
 "S1-US" = "{offer}"
-"#
+"#,
+        head = listeners_and_store(&format!("sqlite://{store}/bridge.db"))
     )
 }
 

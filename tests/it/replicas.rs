@@ -20,11 +20,15 @@ use crate::{
 
 async fn access_is(cleeng: &MockServer, granted: bool) {
     cleeng.reset().await;
-    let mock = CleengMock::on(cleeng)
-        .access(serde_json::json!({"accessGranted": granted}))
-        .push_relay()
-        .accepts_receipts();
-    mock.registers("one@example.com", "C-ONE")
+    let mock = CleengMock::on(cleeng);
+    let mock = if granted {
+        mock.grants()
+    } else {
+        mock.denies()
+    };
+    mock.push_relay()
+        .accepts_receipts()
+        .registers("one@example.com", "C-ONE")
         .registers("two@example.com", "C-TWO")
         .mount()
         .await;

@@ -8,7 +8,7 @@ use wiremock::MockServer;
 use crate::{
     fake_roku::{self, FakeRoku},
     helpers::{
-        CleengMock, PUSH_PATH,
+        CleengMock, PUSH_PATH, SIGNING_KEY,
         cleeng::bodies_at,
         order,
         process::{Spawn, process_config},
@@ -69,4 +69,35 @@ async fn acknowledged_pushes_and_accepted_receipts_survive_sigkill() {
     assert_eq!(receipts, 1, "the accepted receipt, once");
     let status = second.get("/roku/payment/tx-killed?wait=5", &token).await;
     assert_eq!(status["status"], "granted", "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_cleanly_and_restarts_keep_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let spawn = Spawn::default_config()
+        .env(
+            "ROKU_BRIDGE__STORE__URL",
+            format!("sqlite://{}/bridge.db", dir.path().display()),
+        )
+        .env("ROKU_BRIDGE__SERVER__LISTEN", "127.0.0.1:0")
+        .env("ROKU_BRIDGE__ADMIN__LISTEN", "127.0.0.1:0")
+        .env("ROKU_BRIDGE__PROVIDER__SIMULATOR__GRANT_DELAY", "300ms")
+        // A fixed key: the channel's token has to outlive the process that issued it.
+        .env("ROKU_BRIDGE__SESSION__SIGNING_KEY", SIGNING_KEY);
+    let first = spawn.start();
+    let token = first.register("term@example.com").await;
+    let status = first.post_receipt(&token, order("tx-term", "S1-US")).await;
+    assert!(status.is_success(), "{status}");
+    let (exit, again) = first.terminate();
+    assert!(exit.success(), "SIGTERM is a clean stop: {exit}");
+
+    // A new process on the same file knows the receipt; so does one after a SIGKILL.
+    let second = again.start();
+    let health = reqwest::get(second.admin_url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let receipt = second.get("/roku/payment/tx-term?wait=5", &token).await;
+    assert_eq!(receipt["status"], "granted", "{receipt}");
+    let third = second.restart();
+    let receipt = third.get("/roku/payment/tx-term", &token).await;
+    assert_eq!(receipt["status"], "granted", "{receipt}");
 }

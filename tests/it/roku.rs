@@ -27,20 +27,20 @@ async fn a_valid_receipt_is_forwarded_and_links_the_roku_customer(backend: Backe
     let (app, roku) = app(backend, "").await;
     let token = app.signed_in("ann@example.com", "C100").await;
     roku.vouches("tx-valid", "rc-ann", "S1-US", true).await;
-    let (status, body) = app
-        .post("/roku/payment", Some(&token), order("tx-valid", "S1-US"))
+    let answer = app
+        .post_receipt_at("/roku/payment", &token, order("tx-valid", "S1-US"))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     let store = app.store().await;
     assert_eq!(
         store.account("rc-ann").await.unwrap().unwrap().customer_id,
         "C100"
     );
     // A repeat post does not ask Roku again.
-    let (status, _) = app
-        .post("/roku/payment", Some(&token), order("tx-valid", "S1-US"))
+    let answer = app
+        .post_receipt_at("/roku/payment", &token, order("tx-valid", "S1-US"))
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(roku.validate_calls().await, 1);
 }
 on_both_backends!(
@@ -82,14 +82,10 @@ async fn roku_429_is_retried_after_a_backoff() {
         .await;
     roku.vouches("tx-busy", "rc", "S1-US", true).await;
     let started = Instant::now();
-    let (status, body) = app
-        .post(
-            "/roku/payment?wait=0",
-            Some(&token),
-            order("tx-busy", "S1-US"),
-        )
+    let answer = app
+        .post_receipt_at("/roku/payment?wait=0", &token, order("tx-busy", "S1-US"))
         .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
     assert_eq!(roku.validate_calls().await, 2);
     // Roku asks for at least 1 s before the retry: a lower bound, which a slow machine only
     // lengthens.
@@ -101,11 +97,16 @@ async fn roku_down_is_503_so_the_channel_retries() {
     let (app, roku) = app(Backend::Sqlite, "[roku]\ntimeout = \"1s\"\n").await;
     let token = app.signed_in("ann@example.com", "C100").await;
     roku.answers("tx-down", ResponseTemplate::new(503)).await;
-    let (status, body) = app
-        .post("/roku/payment", Some(&token), order("tx-down", "S1-US"))
+    let answer = app
+        .post_receipt_at("/roku/payment", &token, order("tx-down", "S1-US"))
         .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(body["error"]["code"], "roku_unavailable");
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.code(), "roku_unavailable");
 }
 
 async fn a_purchase_opens_a_session_for_the_linked_account_or_creates_one(backend: Backend) {
@@ -153,9 +154,7 @@ async fn a_purchase_opens_a_session_for_the_linked_account_or_creates_one(backen
     );
 
     roku.vouches("tx-dead", "rc-x", "S1-US", false).await;
-    let dead = app
-        .purchase_session("tx-dead", Some("x@example.com"))
-        .await;
+    let dead = app.purchase_session("tx-dead", Some("x@example.com")).await;
     assert_eq!(dead.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 on_both_backends!(
@@ -176,7 +175,12 @@ async fn the_roku_api_key_never_reaches_logs_or_bodies() {
     roku.answers("tx-k2", ResponseTemplate::new(500)).await;
     let mut bodies = Vec::new();
     for tx in ["tx-k1", "tx-k2"] {
-        bodies.push(app.post_receipt(&token, order(tx, "S1-US")).await.body.to_string());
+        bodies.push(
+            app.post_receipt(&token, order(tx, "S1-US"))
+                .await
+                .body
+                .to_string(),
+        );
     }
     bodies.push(app.purchase_session("tx-k2", None).await.body.to_string());
     assert!(

@@ -1,7 +1,7 @@
+use crate::helpers::{PASSWORD, PUBLISHER_ID, SIGNING_KEY, TestApp, process::run_on_store};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::json;
-use crate::helpers::{PASSWORD, PUBLISHER_ID, SIGNING_KEY, TestApp, process::run_on_store};
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -24,6 +24,7 @@ async fn login_at_cleeng_returns_a_session_for_its_customer() {
         session.raw["customer"],
         json!({"id": "987654321", "email": "ann@example.com"})
     );
+    assert_eq!(session.customer.email.as_deref(), Some("ann@example.com"));
     assert_eq!(session.expires_in, 900);
     // The token works on a protected endpoint.
     app.entitlements(&session.access_token).await;

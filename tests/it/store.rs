@@ -2,7 +2,7 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use roku_bridge::store::{NewDelivery, NewPush, OutboxStatus, Subscription};
+use roku_bridge::store::{NewDelivery, NewPush, OutboxStatus, Store, Subscription};
 
 use crate::{
     backend::{Backend, fresh_store},
@@ -30,6 +30,16 @@ fn delivery(target: &str, key: &str, customer: &str) -> NewDelivery {
         dedupe_key: key.into(),
         ordering_key: Some(customer.into()),
     }
+}
+
+/// The stored state of `rcid`'s S1-US subscription.
+async fn state_of(store: &Store, rcid: &str) -> String {
+    store
+        .subscription(rcid, "S1-US")
+        .await
+        .unwrap()
+        .expect("a subscription")
+        .state
 }
 
 async fn receipts_are_first_come(backend: Backend) {
@@ -86,11 +96,7 @@ async fn a_push_is_stored_once_with_its_deliveries(backend: Backend) {
         .await
         .unwrap();
     assert!(first.is_some());
-    let state = |s: Option<Subscription>| s.unwrap().state;
-    assert_eq!(
-        state(store.subscription("rc2", "S1-US").await.unwrap()),
-        "active"
-    );
+    assert_eq!(state_of(&store, "rc2").await, "active");
     let mut cancelled = sub.clone();
     cancelled.state = "cancelled".into();
     cancelled.last_event_at = 200;
@@ -100,7 +106,7 @@ async fn a_push_is_stored_once_with_its_deliveries(backend: Backend) {
         .unwrap();
     assert!(again.is_none());
     assert_eq!(
-        state(store.subscription("rc2", "S1-US").await.unwrap()),
+        state_of(&store, "rc2").await,
         "active",
         "a duplicate push changes nothing"
     );
@@ -294,30 +300,14 @@ async fn an_older_event_does_not_overwrite_a_newer_state(backend: Backend) {
             .unwrap(),
         "a replayed older Sale"
     );
-    assert_eq!(
-        store
-            .subscription("rc1", "S1-US")
-            .await
-            .unwrap()
-            .unwrap()
-            .state,
-        "cancelled"
-    );
+    assert_eq!(state_of(&store, "rc1").await, "cancelled");
     assert!(
         store
             .record_subscription(&sub("active", 300))
             .await
             .unwrap()
     );
-    assert_eq!(
-        store
-            .subscription("rc1", "S1-US")
-            .await
-            .unwrap()
-            .unwrap()
-            .state,
-        "active"
-    );
+    assert_eq!(state_of(&store, "rc1").await, "active");
 }
 on_both_backends!(
     an_older_event_does_not_overwrite_on,

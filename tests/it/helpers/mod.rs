@@ -7,7 +7,7 @@ pub mod process;
 pub mod routes;
 
 pub use cleeng::{CleengMock, PUSH_PATH};
-pub use routes::{PASSWORD, Reply};
+pub use routes::PASSWORD;
 
 use std::{
     io::Write,

@@ -44,6 +44,13 @@ pub fn run_on_store(dir: &Path, store_url: &str, args: &[&std::ffi::OsStr]) -> O
         .unwrap()
 }
 
+/// The head of every process config: both listeners on free ports, the store at `store`.
+pub fn listeners_and_store(store: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{store}\"\n"
+    )
+}
+
 /// A config file for bridge processes on a Cleeng at `cleeng` and the store at `store`, with
 /// quick confirmation and relay timings; `roku` and `extra` are TOML appended after it.
 pub fn process_config(dir: &Path, store: &str, cleeng: &str, roku: &str, extra: &str) -> PathBuf {
@@ -51,13 +58,7 @@ pub fn process_config(dir: &Path, store: &str, cleeng: &str, roku: &str, extra: 
     std::fs::write(
         &path,
         format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[store]
-url = "{store}"
+            r#"{head}
 [provider]
 kind = "cleeng"
 publisher_id = "{PUBLISHER_ID}"
@@ -78,7 +79,8 @@ initial_backoff = "100ms"
 max_backoff = "300ms"
 {roku}
 {extra}
-"#
+"#,
+            head = listeners_and_store(store)
         ),
     )
     .unwrap();
@@ -192,9 +194,14 @@ impl Bridge {
     }
 
     pub async fn post_receipt(&self, token: &str, body: Value) -> StatusCode {
-        self.call(reqwest::Method::POST, "/roku/payment", Some(token), Some(body))
-            .await
-            .0
+        self.call(
+            reqwest::Method::POST,
+            "/roku/payment",
+            Some(token),
+            Some(body),
+        )
+        .await
+        .0
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Value {
@@ -212,6 +219,12 @@ impl Bridge {
             .await
             .expect("bridge reachable")
             .status()
+    }
+
+    /// A URL on the admin listener; panics when none was configured.
+    pub fn admin_url(&self, path: &str) -> String {
+        let admin = self.admin.as_deref().expect("an admin listener");
+        format!("http://{admin}{path}")
     }
 
     pub fn pid(&self) -> u32 {
@@ -253,12 +266,4 @@ impl Drop for Bridge {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Text of a finished command's stdout and stderr.
-pub fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }

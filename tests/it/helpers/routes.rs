@@ -10,11 +10,10 @@ use super::{TestApp, cleeng::CleengMock};
 /// The password every helper-made customer has.
 pub const PASSWORD: &str = "correct horse battery";
 
-/// Any answer: status, headers and the body as JSON (a string when it is not JSON).
+/// Any answer: status and the body as JSON (a string when it is not JSON).
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: StatusCode,
-    pub headers: HeaderMap,
     pub body: Value,
 }
 
@@ -117,14 +116,10 @@ fn register_body(email: &str) -> Value {
 impl TestApp {
     /// `POST /roku/sessions` with any body.
     pub async fn sessions(&self, body: Value) -> Reply {
-        let (status, headers, body) = self
+        let (status, _, body) = self
             .call(Method::POST, "/roku/sessions", None, Some(body))
             .await;
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply { status, body }
     }
 
     /// Signs `email` up with [`PASSWORD`]. With a `customer_id`, Cleeng is first told to
@@ -161,7 +156,7 @@ impl TestApp {
 
     /// `POST /roku/sessions/revoke` with this session's access token.
     pub async fn revoke(&self, access_token: Option<&str>) -> Reply {
-        let (status, headers, body) = self
+        let (status, _, body) = self
             .call(
                 Method::POST,
                 "/roku/sessions/revoke",
@@ -169,11 +164,7 @@ impl TestApp {
                 Some(json!({})),
             )
             .await;
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply { status, body }
     }
 
     /// `POST /roku/payment` (`path` may carry `?wait=`).
@@ -246,7 +237,6 @@ impl TestApp {
     pub async fn entitlements(&self, token: &str) -> Entitlements {
         let (status, body) = self.get("/roku/entitlements", token).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        serde_json::from_value(body.clone())
-            .unwrap_or_else(|e| panic!("entitlements: {e}: {body}"))
+        serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("entitlements: {e}: {body}"))
     }
 }
