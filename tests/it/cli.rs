@@ -109,15 +109,7 @@ fn demo_walks_the_purchase_path_against_the_default_config() {
     assert!(Path::new(ROOT).join("config/bridge.toml").exists());
     let dir = tempfile::tempdir().unwrap();
     // `roku-bridge serve` on the shipped default config, on free ports.
-    let served = Spawn::default_config()
-        .env(
-            "ROKU_BRIDGE__STORE__URL",
-            format!("sqlite://{}/bridge.db", dir.path().display()),
-        )
-        .env("ROKU_BRIDGE__SERVER__LISTEN", "127.0.0.1:0")
-        .env("ROKU_BRIDGE__ADMIN__LISTEN", "127.0.0.1:0")
-        .env("ROKU_BRIDGE__PROVIDER__SIMULATOR__GRANT_DELAY", "300ms")
-        .start();
+    let served = Spawn::default_in(dir.path()).start();
     let out = bridge()
         .args(["demo", "--url", &served.url("")])
         .output()

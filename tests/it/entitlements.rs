@@ -13,16 +13,9 @@ async fn access(app: &TestApp, granted: bool, delay: Duration) {
     app.mock().access_answers(answer).mount().await;
 }
 
-/// Ann (C100) signed in at a Cleeng app started with `extra`.
-async fn ann(extra: &str) -> (TestApp, String) {
-    let app = TestApp::cleeng(extra).await;
-    let token = app.signed_in("ann@example.com", "C100").await;
-    (app, token)
-}
-
 #[tokio::test]
 async fn thousand_concurrent_cold_lookups_make_one_provider_call() {
-    let (app, token) = ann("").await;
+    let (app, token) = TestApp::with_ann("").await;
     let app = Arc::new(app);
     // Slow enough that every request arrives while the first fetch is on the wire.
     access(&app, true, Duration::from_millis(1500)).await;
@@ -49,7 +42,7 @@ async fn thousand_concurrent_cold_lookups_make_one_provider_call() {
 
 #[tokio::test]
 async fn answers_are_cached_per_customer_and_offer() {
-    let (app, token) = ann("").await;
+    let (app, token) = TestApp::with_ann("").await;
     access(&app, true, Duration::ZERO).await;
     for _ in 0..5 {
         let answer = app.entitlement(&token, "S598742062-US").await;
@@ -71,7 +64,8 @@ async fn answers_are_cached_per_customer_and_offer() {
 #[tokio::test]
 async fn not_granted_expires_sooner_than_granted() {
     let (app, token) =
-        ann("[entitlements]\ngranted_ttl = \"10m\"\nnot_granted_ttl = \"200ms\"\n").await;
+        TestApp::with_ann("[entitlements]\ngranted_ttl = \"10m\"\nnot_granted_ttl = \"200ms\"\n")
+            .await;
     access(&app, false, Duration::ZERO).await;
     app.get("/roku/entitlements/S1-US", &token).await;
     app.get("/roku/entitlements/S1-US", &token).await;
@@ -93,7 +87,8 @@ async fn not_granted_expires_sooner_than_granted() {
 #[tokio::test]
 async fn stale_answer_is_served_while_the_provider_is_down() {
     let (app, token) =
-        ann("[entitlements]\ngranted_ttl = \"100ms\"\nstale_if_error = \"10m\"\n").await;
+        TestApp::with_ann("[entitlements]\ngranted_ttl = \"100ms\"\nstale_if_error = \"10m\"\n")
+            .await;
     access(&app, true, Duration::ZERO).await;
     let (_, body) = app.get("/roku/entitlements/S1-US", &token).await;
     assert_eq!(body["accessGranted"], true);
@@ -125,7 +120,8 @@ async fn stale_answer_is_served_while_the_provider_is_down() {
 #[tokio::test]
 async fn list_reports_every_mapped_product() {
     let (app, token) =
-        ann("[mapping.products]\n\"gold\" = \"S1_US\"\n\"silver\" = \"S2_US\"\n").await;
+        TestApp::with_ann("[mapping.products]\n\"gold\" = \"S1_US\"\n\"silver\" = \"S2_US\"\n")
+            .await;
     app.mock()
         .access_for(
             "C100",
@@ -154,7 +150,7 @@ async fn list_reports_every_mapped_product() {
 
 #[tokio::test]
 async fn unknown_product_is_404() {
-    let (app, token) = ann("[mapping]\nrule = \"none\"\n").await;
+    let (app, token) = TestApp::with_ann("[mapping]\nrule = \"none\"\n").await;
     let (status, body) = app.get("/roku/entitlements/nothing-here", &token).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "unknown_product");

@@ -27,16 +27,9 @@ async fn accept_and_grant_after(app: &TestApp, n: usize) -> Arc<AtomicUsize> {
     calls
 }
 
-/// A customer at a Cleeng app: Ann, C100.
-async fn ann(extra: &str) -> (TestApp, String) {
-    let app = TestApp::cleeng(extra).await;
-    let token = app.signed_in("ann@example.com", "C100").await;
-    (app, token)
-}
-
 #[tokio::test]
 async fn receipt_is_forwarded_mapped_and_confirmed_after_a_few_polls() {
-    let (app, token) = ann("").await;
+    let (app, token) = TestApp::with_ann("").await;
     let polls = accept_and_grant_after(&app, 3).await;
 
     let answer = app
@@ -73,7 +66,8 @@ async fn receipt_is_forwarded_mapped_and_confirmed_after_a_few_polls() {
 
 #[tokio::test]
 async fn the_mapping_table_overrides_the_rule() {
-    let (app, token) = ann("[mapping.products]\n\"gold-monthly\" = \"S111_US\"\n").await;
+    let (app, token) =
+        TestApp::with_ann("[mapping.products]\n\"gold-monthly\" = \"S111_US\"\n").await;
     accept_and_grant_after(&app, 1).await;
     let answer = app
         .post_receipt(&token, order("p-table-1", "gold-monthly"))
@@ -87,7 +81,7 @@ async fn the_mapping_table_overrides_the_rule() {
 
 #[tokio::test]
 async fn access_that_never_turns_true_gives_202_and_the_status_url_finishes_it() {
-    let (app, token) = ann("").await;
+    let (app, token) = TestApp::with_ann("").await;
     let polls = accept_and_grant_after(&app, usize::MAX).await;
 
     let answer = app.post_receipt(&token, order("p-slow-1", "S1-US")).await;
@@ -115,7 +109,7 @@ async fn access_that_never_turns_true_gives_202_and_the_status_url_finishes_it()
 
 #[tokio::test]
 async fn wait_zero_answers_at_once_while_confirmation_goes_on() {
-    let (app, token) = ann("").await;
+    let (app, token) = TestApp::with_ann("").await;
     accept_and_grant_after(&app, 2).await;
     let answer = app
         .post_receipt_at("/roku/payment?wait=0", &token, order("p-w0", "S1-US"))
@@ -127,7 +121,7 @@ async fn wait_zero_answers_at_once_while_confirmation_goes_on() {
 
 #[tokio::test]
 async fn provider_4xx_is_502_with_its_code_and_stays_rejected() {
-    let (app, token) = ann("").await;
+    let (app, token) = TestApp::with_ann("").await;
     app.mock()
         .rejects_receipts("REQ0001")
         .expect(1)
@@ -199,7 +193,8 @@ async fn provider_unreachable_queues_the_receipt() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let (app, token) = ann(&format!("[provider]\nreceipt_url = \"http://{closed}\"\n")).await;
+    let (app, token) =
+        TestApp::with_ann(&format!("[provider]\nreceipt_url = \"http://{closed}\"\n")).await;
     let answer = app.post_receipt(&token, order("p-refused", "S1-US")).await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
     assert_eq!(answer.state(), "queued");
@@ -208,7 +203,7 @@ async fn provider_unreachable_queues_the_receipt() {
 
 #[tokio::test]
 async fn hundred_concurrent_posts_of_one_purchase_forward_once() {
-    let (app, token) = ann("").await;
+    let (app, token) = TestApp::with_ann("").await;
     let app = Arc::new(app);
     app.mock()
         .receipts(ResponseTemplate::new(200).set_delay(Duration::from_millis(200)))
@@ -233,7 +228,7 @@ async fn hundred_concurrent_posts_of_one_purchase_forward_once() {
 
 #[tokio::test]
 async fn a_purchase_belongs_to_the_first_customer_who_posts_it() {
-    let (app, ann) = ann("").await;
+    let (app, ann) = TestApp::with_ann("").await;
     let bob = app.signed_in("bob@example.com", "C200").await;
     accept_and_grant_after(&app, 1).await;
     let first = app.post_receipt(&ann, order("p-owned", "S1-US")).await;
@@ -258,7 +253,7 @@ async fn a_purchase_belongs_to_the_first_customer_who_posts_it() {
 
 #[tokio::test]
 async fn customer_email_must_match_the_session() {
-    let (app, ann) = ann("").await;
+    let (app, ann) = TestApp::with_ann("").await;
     let mut body = order("p-mismatch", "S1-US");
     body["customerEmail"] = json!("mallory@example.com");
     let refused = app.post_receipt(&ann, body.clone()).await;
@@ -273,7 +268,8 @@ async fn customer_email_must_match_the_session() {
 #[tokio::test]
 async fn unknown_product_is_422_and_reaches_no_provider() {
     let (app, token) =
-        ann("[mapping]\nrule = \"none\"\n[mapping.products]\n\"gold\" = \"S1_US\"\n").await;
+        TestApp::with_ann("[mapping]\nrule = \"none\"\n[mapping.products]\n\"gold\" = \"S1_US\"\n")
+            .await;
     for code in ["silver", "S1_US", ""] {
         let answer = app.post_receipt(&token, order("p-unknown", code)).await;
         let body = &answer.body;

@@ -74,14 +74,7 @@ async fn acknowledged_pushes_and_accepted_receipts_survive_sigkill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_exits_cleanly_and_restarts_keep_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let spawn = Spawn::default_config()
-        .env(
-            "ROKU_BRIDGE__STORE__URL",
-            format!("sqlite://{}/bridge.db", dir.path().display()),
-        )
-        .env("ROKU_BRIDGE__SERVER__LISTEN", "127.0.0.1:0")
-        .env("ROKU_BRIDGE__ADMIN__LISTEN", "127.0.0.1:0")
-        .env("ROKU_BRIDGE__PROVIDER__SIMULATOR__GRANT_DELAY", "300ms")
+    let spawn = Spawn::default_in(dir.path())
         // A fixed key: the channel's token has to outlive the process that issued it.
         .env("ROKU_BRIDGE__SESSION__SIGNING_KEY", SIGNING_KEY);
     let first = spawn.start();

@@ -42,6 +42,14 @@ async fn state_of(store: &Store, rcid: &str) -> String {
         .state
 }
 
+/// Queues a delivery to the provider; `false` when the same key is queued already.
+async fn enqueue(store: &Store, key: &str, customer: &str) -> bool {
+    store
+        .enqueue(&delivery("provider", key, customer))
+        .await
+        .unwrap()
+}
+
 async fn receipts_are_first_come(backend: Backend) {
     let (store, _g) = fresh_store(backend).await;
     let first = store.claim_receipt("p1", "ann", "{\"a\":1}").await.unwrap();
@@ -119,10 +127,7 @@ on_both_backends!(
 async fn claims_are_leased_and_ordered_per_customer(backend: Backend) {
     let (store, _g) = fresh_store(backend).await;
     for (key, customer) in [("a1", "A"), ("b1", "B"), ("a2", "A")] {
-        store
-            .enqueue(&delivery("provider", key, customer))
-            .await
-            .unwrap();
+        enqueue(&store, key, customer).await;
     }
     let first = store.claim_due("w1", 60_000, 10).await.unwrap();
     let keys: Vec<_> = first.iter().map(|i| i.dedupe_key.as_str()).collect();
@@ -161,15 +166,9 @@ on_both_backends!(
 
 async fn failures_back_off_and_dead_letters_redrive(backend: Backend) {
     let (store, _g) = fresh_store(backend).await;
-    store
-        .enqueue(&delivery("provider", "x1", "A"))
-        .await
-        .unwrap();
+    enqueue(&store, "x1", "A").await;
     assert!(
-        !store
-            .enqueue(&delivery("provider", "x1", "A"))
-            .await
-            .unwrap(),
+        !enqueue(&store, "x1", "A").await,
         "same target and key once"
     );
     let item = store.claim_due("w", 60_000, 10).await.unwrap().remove(0);
@@ -194,10 +193,7 @@ async fn failures_back_off_and_dead_letters_redrive(backend: Backend) {
     );
 
     // Another customer's delivery is refused for good: a dead letter, then redriven.
-    store
-        .enqueue(&delivery("provider", "x2", "B"))
-        .await
-        .unwrap();
+    enqueue(&store, "x2", "B").await;
     let item = store.claim_due("w", 60_000, 10).await.unwrap().remove(0);
     assert_eq!(item.dedupe_key, "x2");
     store
@@ -235,10 +231,7 @@ on_both_backends!(
 async fn concurrent_workers_never_share_an_item(backend: Backend) {
     let (store, _g) = fresh_store(backend).await;
     for i in 0..120 {
-        store
-            .enqueue(&delivery("provider", &format!("k{i}"), &format!("c{i}")))
-            .await
-            .unwrap();
+        enqueue(&store, &format!("k{i}"), &format!("c{i}")).await;
     }
     let workers = (0..4).map(|w| {
         let store = store.clone();

@@ -220,6 +220,14 @@ signing_key = "{SIGNING_KEY}"
         self.register(email, Some(customer_id)).await.access_token
     }
 
+    /// Ann (Cleeng customer C100) signed in on a Cleeng app started with `extra`; returns the
+    /// app and her access token.
+    pub async fn with_ann(extra: &str) -> (Self, String) {
+        let app = Self::cleeng(extra).await;
+        let token = app.signed_in("ann@example.com", "C100").await;
+        (app, token)
+    }
+
     /// Cleeng takes every receipt and grants every access check.
     pub async fn accept_receipts_and_grant(&self) {
         self.mock().accepts_receipts().grants().mount().await;

@@ -108,6 +108,19 @@ impl Spawn {
         Self::default()
     }
 
+    /// The shipped config on free ports, its SQLite file in `dir`, the simulator granting
+    /// after 300 ms.
+    pub fn default_in(dir: &Path) -> Self {
+        Self::default_config()
+            .env(
+                "ROKU_BRIDGE__STORE__URL",
+                format!("sqlite://{}/bridge.db", dir.display()),
+            )
+            .env("ROKU_BRIDGE__SERVER__LISTEN", "127.0.0.1:0")
+            .env("ROKU_BRIDGE__ADMIN__LISTEN", "127.0.0.1:0")
+            .env("ROKU_BRIDGE__PROVIDER__SIMULATOR__GRANT_DELAY", "300ms")
+    }
+
     pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
         self
