@@ -1,4 +1,5 @@
-//! The §2 error contract: shape, status, request id, and limits.
+//! The error contract: one JSON shape with a code, a message and the request id, on every
+//! status the API answers with, framework rejections and limits included.
 
 use std::time::Duration;
 
