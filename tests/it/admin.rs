@@ -103,7 +103,7 @@ async fn shutdown_turns_readiness_false_first_and_finishes_requests_in_flight() 
         "[server]\ndrain_delay = \"600ms\"\nshutdown_grace = \"5s\"\n[provider.simulator]\ngrant_delay = \"900ms\"\n",
     )
     .await;
-    let token = app.simulator_customer("drain@example.com").await;
+    let token = app.register("drain@example.com", None).await.access_token;
     // A confirmation in flight when the stop comes.
     let url = app.url("/roku/payment");
     let body = order("tx-drain", "S598742062-US");

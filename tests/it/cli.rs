@@ -1,26 +1,8 @@
 //! The binary as an operator runs it: check-config, serve, demo.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::path::Path;
 
-const BIN: &str = env!("CARGO_BIN_EXE_roku-bridge");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn bridge() -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(ROOT);
-    // The developer's own environment must not leak into these runs.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ROKU_BRIDGE") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
+use crate::helpers::process::{ROOT, Spawn, bridge_command as bridge};
 
 #[test]
 fn shipped_configs_pass_check_config() {
@@ -122,53 +104,14 @@ fn a_bad_file_fails_naming_the_file_the_key_and_the_reason() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("does/not/exist.toml"));
 }
 
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `roku-bridge serve` on the shipped default config, on a free port; returns its address.
-fn serve_default(store_dir: &Path) -> (Served, String) {
-    let mut child = bridge()
-        .arg("serve")
-        .env(
-            "ROKU_BRIDGE__STORE__URL",
-            format!("sqlite://{}/bridge.db", store_dir.display()),
-        )
-        .env("ROKU_BRIDGE__SERVER__LISTEN", "127.0.0.1:0")
-        .env("ROKU_BRIDGE__ADMIN__LISTEN", "127.0.0.1:0")
-        .env("ROKU_BRIDGE__PROVIDER__SIMULATOR__GRANT_DELAY", "300ms")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                && v["message"] == "roku-bridge listening"
-            {
-                let _ = tx.send(v["addr"].as_str().unwrap().to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the bridge announced its address");
-    (Served(child), addr)
-}
-
 #[test]
 fn demo_walks_the_purchase_path_against_the_default_config() {
     assert!(Path::new(ROOT).join("config/bridge.toml").exists());
     let dir = tempfile::tempdir().unwrap();
-    let (_served, addr) = serve_default(dir.path());
+    // `roku-bridge serve` on the shipped default config, on free ports.
+    let served = Spawn::default_in(dir.path()).start();
     let out = bridge()
-        .args(["demo", "--url", &format!("http://{addr}")])
+        .args(["demo", "--url", &served.url("")])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -2,29 +2,21 @@ use std::{sync::Arc, time::Duration};
 
 use reqwest::StatusCode;
 use serde_json::json;
-use wiremock::{
-    Mock, ResponseTemplate,
-    matchers::{method, path, path_regex},
-};
+use wiremock::ResponseTemplate;
 
 use crate::helpers::TestApp;
 
 async fn access(app: &TestApp, granted: bool, delay: Duration) {
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/3\.1/entitlements/"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"accessGranted": granted, "expiresAt": 1893456000}))
-                .set_delay(delay),
-        )
-        .mount(&app.cleeng)
-        .await;
+    let answer = ResponseTemplate::new(200)
+        .set_body_json(json!({"accessGranted": granted, "expiresAt": 1893456000}))
+        .set_delay(delay);
+    app.mock().access_answers(answer).mount().await;
 }
 
 #[tokio::test]
 async fn thousand_concurrent_cold_lookups_make_one_provider_call() {
-    let app = Arc::new(TestApp::cleeng("").await);
-    let token = app.signed_in("ann@example.com", "C100").await;
+    let (app, token) = TestApp::with_ann("").await;
+    let app = Arc::new(app);
     // Slow enough that every request arrives while the first fetch is on the wire.
     access(&app, true, Duration::from_millis(1500)).await;
     let client = reqwest::Client::builder().build().unwrap();
@@ -50,17 +42,15 @@ async fn thousand_concurrent_cold_lookups_make_one_provider_call() {
 
 #[tokio::test]
 async fn answers_are_cached_per_customer_and_offer() {
-    let app = TestApp::cleeng("").await;
-    let token = app.signed_in("ann@example.com", "C100").await;
+    let (app, token) = TestApp::with_ann("").await;
     access(&app, true, Duration::ZERO).await;
     for _ in 0..5 {
-        let (status, body) = app.get("/roku/entitlements/S598742062-US", &token).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(body["code"], "S598742062-US");
-        assert_eq!(body["offerId"], "S598742062_US");
-        assert_eq!(body["expiresAt"], "2030-01-01T00:00:00Z");
-        assert!(body["checkedAt"].as_str().unwrap().ends_with('Z'));
-        assert!(body.get("stale").is_none());
+        let answer = app.entitlement(&token, "S598742062-US").await;
+        assert_eq!(answer.code, "S598742062-US");
+        assert_eq!(answer.offer_id.as_deref(), Some("S598742062_US"));
+        assert_eq!(answer.expires_at.as_deref(), Some("2030-01-01T00:00:00Z"));
+        assert!(answer.raw["checkedAt"].as_str().unwrap().ends_with('Z'));
+        assert!(answer.raw.get("stale").is_none());
     }
     // The offer id names the same product and hits the same entry.
     let (_, body) = app.get("/roku/entitlements/S598742062_US", &token).await;
@@ -73,10 +63,9 @@ async fn answers_are_cached_per_customer_and_offer() {
 
 #[tokio::test]
 async fn not_granted_expires_sooner_than_granted() {
-    let app =
-        TestApp::cleeng("[entitlements]\ngranted_ttl = \"10m\"\nnot_granted_ttl = \"200ms\"\n")
+    let (app, token) =
+        TestApp::with_ann("[entitlements]\ngranted_ttl = \"10m\"\nnot_granted_ttl = \"200ms\"\n")
             .await;
-    let token = app.signed_in("ann@example.com", "C100").await;
     access(&app, false, Duration::ZERO).await;
     app.get("/roku/entitlements/S1-US", &token).await;
     app.get("/roku/entitlements/S1-US", &token).await;
@@ -97,25 +86,22 @@ async fn not_granted_expires_sooner_than_granted() {
 
 #[tokio::test]
 async fn stale_answer_is_served_while_the_provider_is_down() {
-    let app =
-        TestApp::cleeng("[entitlements]\ngranted_ttl = \"100ms\"\nstale_if_error = \"10m\"\n")
+    let (app, token) =
+        TestApp::with_ann("[entitlements]\ngranted_ttl = \"100ms\"\nstale_if_error = \"10m\"\n")
             .await;
-    let token = app.signed_in("ann@example.com", "C100").await;
     access(&app, true, Duration::ZERO).await;
     let (_, body) = app.get("/roku/entitlements/S1-US", &token).await;
     assert_eq!(body["accessGranted"], true);
 
     app.cleeng.reset().await;
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/3\.1/entitlements/"))
-        .respond_with(ResponseTemplate::new(500))
-        .mount(&app.cleeng)
+    app.mock()
+        .access_answers(ResponseTemplate::new(500))
+        .mount()
         .await;
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let (status, body) = app.get("/roku/entitlements/S1-US", &token).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["accessGranted"], true);
-    assert_eq!(body["stale"], true);
+    let stale = app.entitlement(&token, "S1-US").await;
+    assert!(stale.access_granted);
+    assert_eq!(stale.stale, Some(true), "{}", stale.raw);
 
     // With nothing cached there is nothing to serve: 503 with Retry-After.
     let (status, headers, body) = app
@@ -133,43 +119,38 @@ async fn stale_answer_is_served_while_the_provider_is_down() {
 
 #[tokio::test]
 async fn list_reports_every_mapped_product() {
-    let app =
-        TestApp::cleeng("[mapping.products]\n\"gold\" = \"S1_US\"\n\"silver\" = \"S2_US\"\n").await;
-    let token = app.signed_in("ann@example.com", "C100").await;
-    Mock::given(method("GET"))
-        .and(path("/3.1/entitlements/customer_id/C100/offer_id/S1_US"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"responseData": {"accessGranted": true, "expiresAt": null}})),
+    let (app, token) =
+        TestApp::with_ann("[mapping.products]\n\"gold\" = \"S1_US\"\n\"silver\" = \"S2_US\"\n")
+            .await;
+    app.mock()
+        .access_for(
+            "C100",
+            "S1_US",
+            json!({"responseData": {"accessGranted": true, "expiresAt": null}}),
         )
-        .mount(&app.cleeng)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/3.1/entitlements/customer_id/C100/offer_id/S2_US"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
+        .access_for(
+            "C100",
+            "S2_US",
             json!({"responseData": {"accessGranted": false, "expiresAt": 1600000000}}),
-        ))
-        .mount(&app.cleeng)
+        )
+        .mount()
         .await;
-    let (status, body) = app.get("/roku/entitlements", &token).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let list = body["entitlements"].as_array().unwrap();
+    let list = app.entitlements(&token).await.entitlements;
     assert_eq!(list.len(), 2);
     assert_eq!(
-        (list[0]["code"].as_str(), list[0]["accessGranted"].as_bool()),
-        (Some("gold"), Some(true))
+        (list[0].code.as_str(), list[0].access_granted),
+        ("gold", true)
     );
-    assert_eq!(list[0]["expiresAt"], serde_json::Value::Null);
+    assert_eq!(list[0].expires_at, None);
     assert_eq!(
-        (list[1]["code"].as_str(), list[1]["accessGranted"].as_bool()),
-        (Some("silver"), Some(false))
+        (list[1].code.as_str(), list[1].access_granted),
+        ("silver", false)
     );
 }
 
 #[tokio::test]
 async fn unknown_product_is_404() {
-    let app = TestApp::cleeng("[mapping]\nrule = \"none\"\n").await;
-    let token = app.signed_in("ann@example.com", "C100").await;
+    let (app, token) = TestApp::with_ann("[mapping]\nrule = \"none\"\n").await;
     let (status, body) = app.get("/roku/entitlements/nothing-here", &token).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "unknown_product");

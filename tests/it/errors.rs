@@ -1,17 +1,15 @@
-//! The §2 error contract: shape, status, request id, and limits.
+//! The error contract: one JSON shape with a code, a message and the request id, on every
+//! status the API answers with, framework rejections and limits included.
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
-use wiremock::{
-    Mock, ResponseTemplate,
-    matchers::{method, path_regex},
-};
+use wiremock::ResponseTemplate;
 
 use crate::helpers::{TestApp, order};
 
-fn assert_error_body(body: &Value, headers: &reqwest::header::HeaderMap, code: &str) {
+fn assert_error_body(body: &Value, headers: &HeaderMap, code: &str) {
     let error = &body["error"];
     assert_eq!(error["code"], code, "{body}");
     assert!(
@@ -32,7 +30,7 @@ async fn raw_post(
     path: &str,
     token: &str,
     body: impl Into<reqwest::Body>,
-) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+) -> (StatusCode, HeaderMap, Value) {
     let resp = app
         .http
         .post(app.url(path))
@@ -50,7 +48,7 @@ async fn raw_post(
 #[tokio::test]
 async fn malformed_json_missing_fields_and_wrong_types_are_400() {
     let app = TestApp::simulator("").await;
-    let token = app.simulator_customer("err@example.com").await;
+    let token = app.register("err@example.com", None).await.access_token;
     let cases: [(&str, &str); 7] = [
         ("{\"order\": ", "malformed_json"),
         ("not json at all", "malformed_json"),
@@ -93,7 +91,7 @@ async fn malformed_json_missing_fields_and_wrong_types_are_400() {
 #[tokio::test]
 async fn oversize_body_is_413() {
     let app = TestApp::simulator("[server]\nbody_limit = 2048\n").await;
-    let token = app.simulator_customer("big@example.com").await;
+    let token = app.register("big@example.com", None).await.access_token;
     let mut body = order("p-big", "S1-US");
     body["padding"] = json!("x".repeat(4096));
     let (status, headers, resp) = raw_post(&app, "/roku/payment", &token, body.to_string()).await;
@@ -127,7 +125,7 @@ async fn unknown_route_and_wrong_method_use_the_error_body() {
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_a_given_one_is_kept() {
     let app = TestApp::simulator("").await;
-    let token = app.simulator_customer("rid@example.com").await;
+    let token = app.register("rid@example.com", None).await.access_token;
     let resp = app
         .http
         .get(app.url("/roku/entitlements"))
@@ -150,27 +148,30 @@ async fn every_response_carries_a_request_id_and_a_given_one_is_kept() {
     assert_eq!(body["error"]["requestId"], "trace-me-123");
 }
 
+/// An entitlement lookup on a bridge started with `extra` while Cleeng takes `delay` to answer.
+async fn slow_lookup(extra: &str, delay: Duration) -> (StatusCode, HeaderMap, Value) {
+    let app = TestApp::cleeng(extra).await;
+    let token = app.signed_in("slow@example.com", "C1").await;
+    let answer = ResponseTemplate::new(200)
+        .set_body_json(json!({"accessGranted": true}))
+        .set_delay(delay);
+    app.mock().access_answers(answer).mount().await;
+    app.call(
+        reqwest::Method::GET,
+        "/roku/entitlements/S1-US",
+        Some(&token),
+        None,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_request_over_its_time_budget_is_503_not_a_hang() {
-    let app = TestApp::cleeng("[server]\nrequest_timeout = \"300ms\"\n").await;
-    let token = app.signed_in("slow@example.com", "C1").await;
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/3\.1/entitlements/"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"accessGranted": true}))
-                .set_delay(Duration::from_secs(1)),
-        )
-        .mount(&app.cleeng)
-        .await;
-    let (status, headers, body) = app
-        .call(
-            reqwest::Method::GET,
-            "/roku/entitlements/S1-US",
-            Some(&token),
-            None,
-        )
-        .await;
+    let (status, headers, body) = slow_lookup(
+        "[server]\nrequest_timeout = \"300ms\"\n",
+        Duration::from_secs(1),
+    )
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_error_body(&body, &headers, "timeout");
     assert!(headers.contains_key("retry-after"));
@@ -178,25 +179,8 @@ async fn a_request_over_its_time_budget_is_503_not_a_hang() {
 
 #[tokio::test]
 async fn provider_timeout_is_503() {
-    let app = TestApp::cleeng("[provider]\ntimeout = \"200ms\"\n").await;
-    let token = app.signed_in("pto@example.com", "C1").await;
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/3\.1/entitlements/"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"accessGranted": true}))
-                .set_delay(Duration::from_secs(2)),
-        )
-        .mount(&app.cleeng)
-        .await;
-    let (status, headers, body) = app
-        .call(
-            reqwest::Method::GET,
-            "/roku/entitlements/S1-US",
-            Some(&token),
-            None,
-        )
-        .await;
+    let (status, headers, body) =
+        slow_lookup("[provider]\ntimeout = \"200ms\"\n", Duration::from_secs(2)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_error_body(&body, &headers, "provider_unavailable");
 }
@@ -205,7 +189,7 @@ async fn provider_timeout_is_503() {
 async fn framework_rejections_get_the_error_body_too() {
     // Found by the API fuzzer: a missing query field was axum's plain-text 400.
     let app = TestApp::simulator("").await;
-    let token = app.simulator_customer("q@example.com").await;
+    let token = app.register("q@example.com", None).await.access_token;
     let (status, headers, body) = app
         .call(
             reqwest::Method::GET,

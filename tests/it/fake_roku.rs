@@ -1,5 +1,6 @@
-//! A fake Roku: its own RSA key and JWKS server, signing pushes exactly as Roku does
-//! (`reference/roku-pay.md` §2.1), and Roku Pay web services answering validate-transaction.
+//! A fake Roku: its own RSA key and JWKS server, signing pushes exactly as Roku does (an RS256
+//! JWS whose `x-Roku-message` claim carries the base64 event), and Roku Pay web services
+//! answering validate-transaction.
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -91,7 +92,7 @@ pub fn push(event: &Value, message_key: &str) -> String {
     sign_with(&claims(event, message_key), ROKU_KEY, KID)
 }
 
-/// A `Sale` event in the documented shape (`reference/roku-pay.md` §2.6).
+/// A `Sale` event in the shape Roku documents for push notifications.
 pub fn sale(transaction_id: &str, rcid: &str, product: &str) -> Value {
     event("Sale", transaction_id, rcid, product)
 }
@@ -149,6 +150,16 @@ impl FakeRoku {
             .await;
     }
 
+    /// validate-transaction answers 200 with [`validated`] for this transaction.
+    pub async fn vouches(&self, transaction_id: &str, rcid: &str, product: &str, entitled: bool) {
+        let body = validated(transaction_id, rcid, product, entitled);
+        self.answers(
+            transaction_id,
+            ResponseTemplate::new(200).set_body_json(body),
+        )
+        .await;
+    }
+
     pub async fn validate_calls(&self) -> usize {
         self.server
             .received_requests()
@@ -160,7 +171,7 @@ impl FakeRoku {
     }
 }
 
-/// The documented validate-transaction answer (`reference/roku-pay.md` §1.3) for our ids.
+/// Roku's documented validate-transaction answer, for our ids.
 pub fn validated(transaction_id: &str, rcid: &str, product: &str, entitled: bool) -> Value {
     json!({
         "errorCode": null, "errorDetails": null, "errorMessage": "", "status": 0,

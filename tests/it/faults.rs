@@ -9,27 +9,16 @@ use std::{
 use reqwest::StatusCode;
 use roku_bridge::store::{OutboxStatus, Store, now_ms};
 use sqlx::Executor;
-use wiremock::{
-    Mock, ResponseTemplate,
-    matchers::{method, path},
-};
+use wiremock::ResponseTemplate;
 
 use crate::{
-    backend::{Backend, fresh_url},
+    backend::{Backend, fresh_url, postgres_runs},
     fake_roku::{self, FakeRoku},
     helpers::{TestApp, order, wait_for},
 };
 
-const PUSH_PATH: &str = "/roku/push-notification/123456789";
-
 async fn push(app: &TestApp, jws: String) -> StatusCode {
-    app.http
-        .post(app.url("/roku/notifications"))
-        .body(jws)
-        .send()
-        .await
-        .unwrap()
-        .status()
+    app.push(&jws).await.status
 }
 
 #[tokio::test]
@@ -41,22 +30,16 @@ async fn a_provider_429_with_retry_after_postpones_the_relay_and_the_push_still_
         roku.config()
     ))
     .await;
-    Mock::given(method("POST"))
-        .and(path(PUSH_PATH))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "2"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&app.cleeng)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(PUSH_PATH))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.cleeng)
+    app.mock()
+        .push_relay_answers(ResponseTemplate::new(429).insert_header("retry-after", "2"))
+        .once()
+        .push_relay()
+        .mount()
         .await;
     let sent_at = now_ms();
     let jws = fake_roku::push(&fake_roku::sale("tx-429", "rc-429", "S1-US"), "k-429");
     assert_eq!(push(&app, jws).await, StatusCode::OK);
-    let store = Store::connect(&app.store_url).await.unwrap();
+    let store = app.store().await;
     wait_for("the 429 recorded", || async {
         store
             .list_outbox(None, 10)
@@ -115,12 +98,10 @@ async fn a_provider_that_resets_connections_gets_the_receipt_queued_not_lost() {
     let reset = resetting_server();
     let app = TestApp::cleeng(&format!("[provider]\nreceipt_url = \"http://{reset}\"\n")).await;
     let token = app.signed_in("reset@example.com", "C-RST").await;
-    let (status, body) = app
-        .post("/roku/payment", Some(&token), order("tx-reset", "S1-US"))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(body["status"], "queued");
-    let store = Store::connect(&app.store_url).await.unwrap();
+    let answer = app.post_receipt(&token, order("tx-reset", "S1-US")).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    assert_eq!(answer.state(), "queued");
+    let store = app.store().await;
     let pending = store
         .list_outbox(Some(OutboxStatus::Pending), 10)
         .await
@@ -136,27 +117,24 @@ async fn a_provider_that_resets_connections_gets_the_receipt_queued_not_lost() {
 async fn a_provider_whose_name_does_not_resolve_gets_the_receipt_queued_not_lost() {
     let app = TestApp::cleeng("[provider]\nreceipt_url = \"http://provider.invalid\"\n").await;
     let token = app.signed_in("dns@example.com", "C-DNS").await;
-    let (status, body) = app
-        .post("/roku/payment", Some(&token), order("tx-dns", "S1-US"))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(body["status"], "queued");
+    let answer = app.post_receipt(&token, order("tx-dns", "S1-US")).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    assert_eq!(answer.state(), "queued");
 }
 
 #[tokio::test]
 async fn a_store_outage_mid_run_refuses_pushes_with_503_so_roku_resends_and_recovery_needs_no_restart()
  {
+    if !postgres_runs().await {
+        return;
+    }
     let roku = FakeRoku::start().await;
     let guard = fresh_url(Backend::Postgres).await;
     let db = guard.url.rsplit('/').next().unwrap().to_string();
     // A later layer's store wins over the fresh one every test app gets.
     let store_layer = format!("[store]\nurl = \"{}\"\n", guard.url);
     let app = TestApp::cleeng_layers(Backend::Sqlite, &[&roku.config(), &store_layer]).await;
-    Mock::given(method("POST"))
-        .and(path(PUSH_PATH))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.cleeng)
-        .await;
+    app.mock().push_relay().mount().await;
     let first = fake_roku::push(&fake_roku::sale("tx-s1", "rc-s", "S1-US"), "s-1");
     assert_eq!(push(&app, first).await, StatusCode::OK);
 
@@ -247,10 +225,8 @@ async fn smuggling_attempts_and_oversize_headers_are_refused_and_the_server_stay
         .await
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    let (status, _) = app
-        .post("/roku/sessions", None, serde_json::json!({}))
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "still serving");
+    let reply = app.sessions(serde_json::json!({})).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "still serving");
 }
 
 #[tokio::test]
@@ -268,10 +244,8 @@ async fn slow_clients_holding_connections_do_not_stop_others_being_served() {
         held.push(s);
     }
     for _ in 0..20 {
-        let (status, _) = app
-            .post("/roku/sessions", None, serde_json::json!({}))
-            .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let reply = app.sessions(serde_json::json!({})).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     }
     drop(held);
 }

@@ -9,19 +9,15 @@ use reqwest::StatusCode;
 use roku_bridge::{
     domain::{subscription::Subscription, time::EpochMs},
     roku::isu::email_hash,
-    store::Store,
 };
 use serde_json::{Value, json};
 use sha2::{Sha256, Sha512};
-use wiremock::{
-    Mock, MockServer, ResponseTemplate,
-    matchers::{method, path},
-};
+use wiremock::ResponseTemplate;
 
 use crate::{
     backend::Backend,
-    fake_roku::{self, API_KEY, FakeRoku, now, validated},
-    helpers::{TestApp, captured_logs, wait_for},
+    fake_roku::{self, API_KEY, FakeRoku, now},
+    helpers::{TestApp, captured_logs, process::run_on_store, publisher_hook, wait_for},
     on_both_backends,
 };
 
@@ -67,11 +63,7 @@ desc = "Unlimited classics, a whole year"
 async fn app(backend: Backend, extra: &str) -> (TestApp, FakeRoku) {
     let roku = FakeRoku::start().await;
     let app = TestApp::cleeng_layers(backend, &[&isu_config(&roku), extra]).await;
-    Mock::given(method("POST"))
-        .and(path("/roku/push-notification/123456789"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.cleeng)
-        .await;
+    app.mock().push_relay().mount().await;
     (app, roku)
 }
 
@@ -327,7 +319,7 @@ fn sub(rcid: &str, product: &str, state: &str, expires_in_secs: i64) -> Subscrip
 
 async fn current_subscribers_get_no_offers_and_everyone_else_does(backend: Backend) {
     let (app, _roku) = app(backend, "").await;
-    let store = Store::connect(&app.store_url).await.unwrap();
+    let store = app.store().await;
     let people = [
         ("active@example.com", "active", 86400, true),
         ("grace@example.com", "grace", -60, true),
@@ -407,23 +399,14 @@ async fn imported_subscribers_are_known_until_a_push_says_otherwise() {
         ),
     )
     .unwrap();
-    let config = dir.path().join("bridge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\nurl = \"{}\"\n[session]\nsigning_key = \"{}\"\n",
-            app.store_url,
-            crate::helpers::SIGNING_KEY
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roku-bridge"))
-        .args(["isu", "import-hashes"])
-        .arg(&list)
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let import = || {
+        run_on_store(
+            dir.path(),
+            &app.store_url,
+            &["isu".as_ref(), "import-hashes".as_ref(), list.as_os_str()],
+        )
+    };
+    let out = import();
     assert!(
         out.status.success(),
         "{}",
@@ -435,13 +418,7 @@ async fn imported_subscribers_are_known_until_a_push_says_otherwise() {
 
     // A bad line imports nothing, and says which line without echoing it.
     std::fs::write(&list, "good@example.com\nnot-an-email-or-hash\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roku-bridge"))
-        .args(["isu", "import-hashes"])
-        .arg(&list)
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = import();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -454,7 +431,7 @@ async fn imported_subscribers_are_known_until_a_push_says_otherwise() {
     );
 
     // Later the known customer signs in; their Roku account is refunded: offers again.
-    let store = Store::connect(&app.store_url).await.unwrap();
+    let store = app.store().await;
     store
         .link_account("rc-known", "C-KNOWN", Some("known@example.com"))
         .await
@@ -469,15 +446,7 @@ async fn imported_subscribers_are_known_until_a_push_says_otherwise() {
         .await
         .unwrap();
     let refund = fake_roku::event("Refund", "tx-k", "rc-known", "S1-US");
-    let jws = fake_roku::push(&refund, "refund-known");
-    let resp = app
-        .http
-        .post(app.url("/roku/notifications"))
-        .body(jws)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
+    send_push(&app, &fake_roku::push(&refund, "refund-known")).await;
     assert_eq!(
         offered(&products_for(&app, "known@example.com").await).len(),
         2
@@ -495,42 +464,23 @@ fn isu_sale(tx: &str, rcid: &str, email: &str) -> Value {
 }
 
 async fn send_push(app: &TestApp, jws: &str) {
-    let resp = app
-        .http
-        .post(app.url("/roku/notifications"))
-        .body(jws.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
+    let ack = app.push(jws).await;
+    assert_eq!(ack.status, StatusCode::OK, "{}", ack.body);
 }
 
 async fn signup_creates_one_account_through_failures_and_replays(backend: Backend) {
-    let publisher = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/events"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&publisher)
-        .await;
+    let publisher = publisher_hook("/events").await;
     let events = format!(
         "[relay]\nevents_url = \"{}/events\"\nevents_secret = \"whsec-test-1\"\n",
         publisher.uri()
     );
     let (app, roku) = app(backend, &events).await;
     // The provider is down for the first attempt.
-    Mock::given(method("POST"))
-        .and(path("/customers"))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&app.cleeng)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/customers"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "responseData": {"customerId": "C-ISU", "jwt": "j", "refreshToken": "r"}, "errors": []
-        })))
-        .mount(&app.cleeng)
+    app.mock()
+        .registrations(ResponseTemplate::new(503))
+        .once()
+        .registers_anyone("C-ISU")
+        .mount()
         .await;
 
     let sale = isu_sale("tx-isu", "rc-isu", "Isla@Example.com");
@@ -539,7 +489,7 @@ async fn signup_creates_one_account_through_failures_and_replays(backend: Backen
     send_push(&app, &jws).await; // Roku resends when it misses an ack
     send_push(&app, &fake_roku::push(&sale, "isu-key-2")).await; // or replays with a new key
 
-    let store = Store::connect(&app.store_url).await.unwrap();
+    let store = app.store().await;
     wait_for("the account", || async {
         store.account("rc-isu").await.unwrap().is_some()
             && !publisher.received_requests().await.unwrap().is_empty()
@@ -589,16 +539,9 @@ async fn signup_creates_one_account_through_failures_and_replays(backend: Backen
     );
 
     // Opening the app: the purchase finds the account, no email needed.
-    roku.answers(
-        "tx-isu",
-        ResponseTemplate::new(200).set_body_json(validated("tx-isu", "rc-isu", "S1-US", true)),
-    )
-    .await;
-    let (status, body) = app
-        .post("/roku/sessions", None, json!({"purchaseId": "tx-isu"}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["customer"]["id"], "C-ISU");
+    roku.vouches("tx-isu", "rc-isu", "S1-US", true).await;
+    let session = app.purchase_session("tx-isu", None).await.session();
+    assert_eq!(session.customer.id, "C-ISU");
     // And the new subscriber is no longer offered anything.
     assert!(offered(&products_for(&app, "isla@example.com").await).is_empty());
     assert_eq!(app.cleeng_requests("/customers").await.len(), 2);
@@ -614,10 +557,9 @@ async fn opening_the_app_completes_a_signup_still_waiting_for_the_provider() {
     // The worker's backoff is long: only the session request can finish the signup in time.
     let slow = "[relay]\ninitial_backoff = \"1h\"\nmax_backoff = \"1h\"\n";
     let (app, roku) = app(Backend::Sqlite, slow).await;
-    Mock::given(method("POST"))
-        .and(path("/customers"))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&app.cleeng)
+    app.mock()
+        .registrations(ResponseTemplate::new(503))
+        .mount()
         .await;
     send_push(
         &app,
@@ -628,57 +570,37 @@ async fn opening_the_app_completes_a_signup_still_waiting_for_the_provider() {
         !app.cleeng_requests("/customers").await.is_empty()
     })
     .await;
-    roku.answers(
-        "tx-w",
-        ResponseTemplate::new(200).set_body_json(validated("tx-w", "rc-w", "S1-US", true)),
-    )
-    .await;
+    roku.vouches("tx-w", "rc-w", "S1-US", true).await;
     // Still down: the channel is told to try again, not that there is no account.
-    let (status, body) = app
-        .post("/roku/sessions", None, json!({"purchaseId": "tx-w"}))
-        .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(body["error"]["code"], "account_pending");
+    let pending = app.purchase_session("tx-w", None).await;
+    assert_eq!(
+        pending.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        pending.body
+    );
+    assert_eq!(pending.code(), "account_pending");
 
     app.cleeng.reset().await;
-    Mock::given(method("POST"))
-        .and(path("/customers"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "responseData": {"customerId": "C-W", "jwt": "j", "refreshToken": "r"}, "errors": []
-        })))
-        .mount(&app.cleeng)
-        .await;
-    let (status, body) = app
-        .post("/roku/sessions", None, json!({"purchaseId": "tx-w"}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["customer"]["id"], "C-W");
+    app.mock().registers_anyone("C-W").mount().await;
+    let session = app.purchase_session("tx-w", None).await.session();
+    assert_eq!(session.customer.id, "C-W");
 }
 
 #[tokio::test]
 async fn an_existing_customer_is_linked_when_they_sign_in_with_the_purchase() {
     let (app, roku) = app(Backend::Sqlite, "").await;
-    Mock::given(method("POST"))
-        .and(path("/customers"))
-        .respond_with(
-            ResponseTemplate::new(422)
-                .set_body_json(json!({"code": "USER0002", "message": "Customer already exists"})),
-        )
-        .mount(&app.cleeng)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/auths"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "responseData": {"customerId": "C-OLD", "jwt": "j", "refreshToken": "r"}, "errors": []
-        })))
-        .mount(&app.cleeng)
+    app.mock()
+        .customer_exists()
+        .logs_in_anyone("C-OLD")
+        .mount()
         .await;
     send_push(
         &app,
         &fake_roku::push(&isu_sale("tx-e", "rc-e", "old@example.com"), "e1"),
     )
     .await;
-    let store = Store::connect(&app.store_url).await.unwrap();
+    let store = app.store().await;
     wait_for("the signup attempt", || async {
         !app.cleeng_requests("/customers").await.is_empty()
     })
@@ -691,29 +613,19 @@ async fn an_existing_customer_is_linked_when_they_sign_in_with_the_purchase() {
     );
     assert!(store.account("rc-e").await.unwrap().is_none());
 
-    roku.answers(
-        "tx-e",
-        ResponseTemplate::new(200).set_body_json(validated("tx-e", "rc-e", "S1-US", true)),
+    roku.vouches("tx-e", "rc-e", "S1-US", true).await;
+    app.sessions(
+        json!({"email": "old@example.com", "password": "their own", "purchaseId": "tx-e"}),
     )
-    .await;
-    let (status, body) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"email": "old@example.com", "password": "their own", "purchaseId": "tx-e"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    .await
+    .session();
     assert_eq!(
         store.account("rc-e").await.unwrap().unwrap().customer_id,
         "C-OLD"
     );
     // From now on the purchase alone signs them in.
-    let (status, body) = app
-        .post("/roku/sessions", None, json!({"purchaseId": "tx-e"}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["customer"]["id"], "C-OLD");
+    let session = app.purchase_session("tx-e", None).await.session();
+    assert_eq!(session.customer.id, "C-OLD");
 }
 
 #[tokio::test]

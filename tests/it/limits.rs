@@ -1,7 +1,6 @@
 //! Rate limits: per client IP before tokens are checked, per customer after, Roku apart.
 
 use reqwest::StatusCode;
-use serde_json::json;
 
 use crate::{
     fake_roku::{self, FakeRoku},
@@ -28,7 +27,7 @@ async fn a_flooding_client_gets_429_with_retry_after_and_roku_still_gets_through
     let roku = FakeRoku::start().await;
     let limits = "[limits]\nper_ip_per_second = 1\nper_ip_burst = 3\n";
     let app = TestApp::simulator(&format!("{}\n{limits}", roku.config())).await;
-    let token = app.simulator_customer("flood@example.com").await; // spends 1 of the burst
+    let token = app.register("flood@example.com", None).await.access_token; // spends 1 of the burst
     for _ in 0..2 {
         assert_eq!(
             entitlements(&app, &token, None).await.status(),
@@ -50,14 +49,7 @@ async fn a_flooding_client_gets_429_with_retry_after_and_roku_still_gets_through
     assert_eq!(forged.status(), StatusCode::TOO_MANY_REQUESTS);
     // Roku's pushes have their own budget.
     let jws = fake_roku::push(&fake_roku::sale("tx-l", "rc-l", "S1-US"), "limits-key");
-    let resp = app
-        .http
-        .post(app.url("/roku/notifications"))
-        .body(jws)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(app.push(&jws).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -65,15 +57,8 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
     let limits =
         "[limits]\nper_ip_per_second = 1\nper_ip_burst = 2\ntrusted_proxies = [\"127.0.0.0/8\"]\n";
     let app = TestApp::simulator(limits).await;
-    let (status, session) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"email": "px@example.com", "password": "pw-abcdef", "register": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let token = session["accessToken"].as_str().unwrap();
+    let session = app.register("px@example.com", None).await;
+    let token = session.access_token.as_str();
     for client in ["203.0.113.1", "203.0.113.2"] {
         for _ in 0..2 {
             let resp = entitlements(&app, token, Some(client)).await;
@@ -88,8 +73,8 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
 async fn one_customer_cannot_spend_everyone_elses_budget() {
     let limits = "[limits]\nper_customer_per_second = 1\nper_customer_burst = 2\n";
     let app = TestApp::simulator(limits).await;
-    let greedy = app.simulator_customer("greedy@example.com").await;
-    let polite = app.simulator_customer("polite@example.com").await;
+    let greedy = app.register("greedy@example.com", None).await.access_token;
+    let polite = app.register("polite@example.com", None).await.access_token;
     for _ in 0..2 {
         assert_eq!(
             entitlements(&app, &greedy, None).await.status(),

@@ -1,5 +1,6 @@
 //! One integration binary (svix's layout): every test starts the real bridge on port 0 and
-//! talks HTTP to it; Cleeng is a wiremock server speaking DESIGN.md §4.1.
+//! talks HTTP to it; Cleeng is a wiremock server speaking its MediaStore, receipt,
+//! entitlement and push-relay routes (see `helpers::cleeng`).
 
 mod admin;
 mod backend;

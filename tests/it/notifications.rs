@@ -5,21 +5,17 @@ use std::time::Duration;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
-use roku_bridge::store::Store;
 use serde_json::{Value, json};
-use wiremock::{
-    Mock, ResponseTemplate,
-    matchers::{method, path, path_regex},
-};
+use wiremock::ResponseTemplate;
 
 use crate::{
     backend::Backend,
     fake_roku::{self, FakeRoku, KID, ROKU_KEY, WRONG_KEY},
-    helpers::{PUBLISHER_ID, TestApp, wait_for},
+    helpers::{
+        PUBLISHER_ID, PUSH_PATH, TestApp, cleeng::bodies_at, order, publisher_hook, wait_for,
+    },
     on_both_backends,
 };
-
-const PUSH_PATH: &str = "/roku/push-notification/123456789";
 
 async fn app_with_roku(backend: Backend, extra: &str) -> (TestApp, FakeRoku) {
     let roku = FakeRoku::start().await;
@@ -27,50 +23,35 @@ async fn app_with_roku(backend: Backend, extra: &str) -> (TestApp, FakeRoku) {
     (app, roku)
 }
 
-async fn send(app: &TestApp, body: &str) -> (StatusCode, String, String) {
-    let resp = app
-        .http
-        .post(app.url("/roku/notifications"))
-        .header("content-type", "text/plain")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let ctype = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (status, ctype, resp.text().await.unwrap())
+/// The same, with Cleeng's push relay endpoint taking every push.
+async fn relaying_app(backend: Backend) -> (TestApp, FakeRoku) {
+    let (app, roku) = app_with_roku(backend, "").await;
+    accept_pushes(&app).await;
+    (app, roku)
 }
 
 async fn stored(app: &TestApp) -> i64 {
-    let store = Store::connect(&app.store_url).await.unwrap();
+    let store = app.store().await;
     let n = store.push_count().await.unwrap();
     store.close().await;
     n
 }
 
 async fn relayed(app: &TestApp) -> Vec<String> {
-    app.cleeng_requests(PUSH_PATH)
-        .await
-        .into_iter()
-        .map(|r| String::from_utf8(r.body).unwrap())
-        .collect()
+    bodies_at(&app.cleeng, PUSH_PATH).await
 }
 
 async fn accept_pushes(app: &TestApp) {
-    Mock::given(method("POST"))
-        .and(path(PUSH_PATH))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.cleeng)
-        .await;
+    app.mock().push_relay().mount().await;
+}
+
+/// Mounts `answer` on the push relay endpoint.
+async fn pushes_answered(app: &TestApp, answer: ResponseTemplate) {
+    app.mock().push_relay_answers(answer).mount().await;
 }
 
 async fn every_transaction_type_is_stored_acknowledged_and_relayed(backend: Backend) {
-    let (app, _roku) = app_with_roku(backend, "").await;
-    accept_pushes(&app).await;
+    let (app, _roku) = relaying_app(backend).await;
     let kinds = [
         "Sale",
         "Resubscribe",
@@ -96,11 +77,11 @@ async fn every_transaction_type_is_stored_acknowledged_and_relayed(backend: Back
     for (i, kind) in kinds.iter().enumerate() {
         let event = fake_roku::event(kind, &format!("tx{i}"), &format!("rc{i}"), "S1-US");
         let jws = fake_roku::push(&event, &format!("key-{i}"));
-        let (status, ctype, body) = send(&app, &jws).await;
-        assert_eq!(status, StatusCode::OK, "{kind}: {body}");
-        assert_eq!(ctype, "text/plain", "{kind}");
+        let ack = app.push(&jws).await;
+        assert_eq!(ack.status, StatusCode::OK, "{kind}: {}", ack.body);
+        assert_eq!(ack.content_type, "text/plain", "{kind}");
         assert_eq!(
-            body,
+            ack.body,
             format!("rk-tx{i}"),
             "{kind}: the ack is the responseKey"
         );
@@ -185,9 +166,9 @@ async fn forged_pushes_are_refused_and_nothing_is_stored(backend: Backend) {
         ("empty", String::new()),
     ];
     for (name, body) in &cases {
-        let (status, _, text) = send(&app, body).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {text}");
-        let error: Value = serde_json::from_str(&text).unwrap();
+        let ack = app.push(body).await;
+        assert_eq!(ack.status, StatusCode::UNAUTHORIZED, "{name}: {}", ack.body);
+        let error: Value = serde_json::from_str(&ack.body).unwrap();
         assert_eq!(error["error"]["code"], "invalid_signature", "{name}");
     }
     assert_eq!(stored(&app).await, 0);
@@ -198,8 +179,7 @@ async fn forged_pushes_are_refused_and_nothing_is_stored(backend: Backend) {
         roku.jwks_fetches().await
     );
     // And a genuine push still passes.
-    let (status, _, _) = send(&app, &good).await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.push(&good).await.status, StatusCode::OK);
     assert_eq!(stored(&app).await, 1);
 }
 on_both_backends!(
@@ -208,19 +188,21 @@ on_both_backends!(
 );
 
 async fn the_same_push_twice_is_stored_and_relayed_once(backend: Backend) {
-    let (app, _roku) = app_with_roku(backend, "").await;
-    accept_pushes(&app).await;
+    let (app, _roku) = relaying_app(backend).await;
     let jws = fake_roku::push(&fake_roku::sale("tx-dup", "rc1", "S1-US"), "dup-key");
     for _ in 0..3 {
-        let (status, _, body) = send(&app, &jws).await;
-        assert_eq!((status, body.as_str()), (StatusCode::OK, "rk-tx-dup"));
+        let ack = app.push(&jws).await;
+        assert_eq!(
+            (ack.status, ack.body.as_str()),
+            (StatusCode::OK, "rk-tx-dup")
+        );
     }
     // Roku's dashboard replay re-signs the same message under the same key.
     let mut claims = fake_roku::claims(&fake_roku::sale("tx-dup", "rc1", "S1-US"), "dup-key");
     claims["exp"] = json!(claims["exp"].as_i64().unwrap() + 1);
     let replay = fake_roku::sign_with(&claims, ROKU_KEY, KID);
     assert_ne!(replay, jws);
-    assert_eq!(send(&app, &replay).await.0, StatusCode::OK);
+    assert_eq!(app.push(&replay).await.status, StatusCode::OK);
     assert_eq!(stored(&app).await, 1);
     wait_for("the relay", || async { relayed(&app).await.len() == 1 }).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -233,11 +215,7 @@ on_both_backends!(
 
 async fn pushes_wait_out_a_provider_outage_and_arrive_in_order_per_customer(backend: Backend) {
     let (app, _roku) = app_with_roku(backend, "").await;
-    Mock::given(method("POST"))
-        .and(path(PUSH_PATH))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&app.cleeng)
-        .await;
+    pushes_answered(&app, ResponseTemplate::new(503)).await;
     let mut sent = Vec::new();
     for (i, (kind, rcid)) in [
         ("Sale", "A"),
@@ -254,7 +232,7 @@ async fn pushes_wait_out_a_provider_outage_and_arrive_in_order_per_customer(back
             &format!("k{i}"),
         );
         assert_eq!(
-            send(&app, &jws).await.0,
+            app.push(&jws).await.status,
             StatusCode::OK,
             "acknowledged while the provider is down"
         );
@@ -295,14 +273,10 @@ on_both_backends!(
 
 async fn a_push_refused_by_a_target_goes_to_the_dead_letters(backend: Backend) {
     let (app, _roku) = app_with_roku(backend, "").await;
-    Mock::given(method("POST"))
-        .and(path(PUSH_PATH))
-        .respond_with(ResponseTemplate::new(404))
-        .mount(&app.cleeng)
-        .await;
+    pushes_answered(&app, ResponseTemplate::new(404)).await;
     let jws = fake_roku::push(&fake_roku::sale("tx-dead", "rc1", "S1-US"), "dead-key");
-    assert_eq!(send(&app, &jws).await.0, StatusCode::OK);
-    let store = Store::connect(&app.store_url).await.unwrap();
+    assert_eq!(app.push(&jws).await.status, StatusCode::OK);
+    let store = app.store().await;
     wait_for("the dead letter", || async {
         store.outbox_depth().await.unwrap() == (0, 1)
     })
@@ -329,12 +303,7 @@ on_both_backends!(
 #[tokio::test]
 async fn relay_targets_beyond_the_provider_get_their_own_copy() {
     let roku = FakeRoku::start().await;
-    let publisher = wiremock::MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/hooks/roku"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&publisher)
-        .await;
+    let publisher = publisher_hook("/hooks/roku").await;
     let extra = format!(
         "{}\n[[relay.targets]]\nname = \"publisher\"\nurl = \"{}/hooks/roku\"\n",
         roku.config(),
@@ -343,7 +312,7 @@ async fn relay_targets_beyond_the_provider_get_their_own_copy() {
     let app = TestApp::cleeng(&extra).await;
     accept_pushes(&app).await;
     let jws = fake_roku::push(&fake_roku::sale("tx-both", "rc1", "S1-US"), "both-key");
-    assert_eq!(send(&app, &jws).await.0, StatusCode::OK);
+    assert_eq!(app.push(&jws).await.status, StatusCode::OK);
     wait_for("both targets", || async {
         relayed(&app).await.len() == 1 && publisher.received_requests().await.unwrap().len() == 1
     })
@@ -359,21 +328,23 @@ async fn other_message_types_are_acknowledged_and_ignored_and_key_invalidation_r
     let (app, roku) = app_with_roku(Backend::Sqlite, "").await;
     let mut claims = fake_roku::claims(&json!({"hello": "test"}), "test-msg");
     claims["x-Roku-message-type"] = json!("dashboard test");
-    let (status, _, _) = send(&app, &fake_roku::sign_with(&claims, ROKU_KEY, KID)).await;
-    assert_eq!(status, StatusCode::OK);
+    let ack = app
+        .push(&fake_roku::sign_with(&claims, ROKU_KEY, KID))
+        .await;
+    assert_eq!(ack.status, StatusCode::OK);
     assert_eq!(stored(&app).await, 0);
 
     let before = roku.jwks_fetches().await;
     let mut invalidate = fake_roku::claims(&json!({}), "inv");
     invalidate["x-Roku-message-type"] = json!("roku.invalidate_public_keys");
     assert_eq!(
-        send(&app, &fake_roku::sign_with(&invalidate, ROKU_KEY, KID))
+        app.push(&fake_roku::sign_with(&invalidate, ROKU_KEY, KID))
             .await
-            .0,
+            .status,
         StatusCode::OK
     );
     let jws = fake_roku::push(&fake_roku::sale("tx-after", "rc1", "S1-US"), "after-inv");
-    assert_eq!(send(&app, &jws).await.0, StatusCode::OK);
+    assert_eq!(app.push(&jws).await.status, StatusCode::OK);
     assert_eq!(
         roku.jwks_fetches().await,
         before + 1,
@@ -386,8 +357,10 @@ async fn a_signed_but_unreadable_push_is_stored_and_acknowledged() {
     let (app, _roku) = app_with_roku(Backend::Sqlite, "").await;
     let mut claims = fake_roku::claims(&json!({}), "garbled");
     claims["x-Roku-message"] = json!("%%% not base64 %%%");
-    let (status, _, body) = send(&app, &fake_roku::sign_with(&claims, ROKU_KEY, KID)).await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, ""));
+    let ack = app
+        .push(&fake_roku::sign_with(&claims, ROKU_KEY, KID))
+        .await;
+    assert_eq!((ack.status, ack.body.as_str()), (StatusCode::OK, ""));
     assert_eq!(stored(&app).await, 1);
 }
 
@@ -395,42 +368,26 @@ async fn a_signed_but_unreadable_push_is_stored_and_acknowledged() {
 async fn keys_unavailable_is_503_so_roku_resends() {
     let app = TestApp::cleeng("").await; // jwks_url points at a closed port
     let jws = fake_roku::push(&fake_roku::sale("tx", "rc", "S1-US"), "k");
-    let (status, _, body) = send(&app, &jws).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let ack = app.push(&jws).await;
+    assert_eq!(ack.status, StatusCode::SERVICE_UNAVAILABLE, "{}", ack.body);
     assert_eq!(stored(&app).await, 0);
 }
 
 async fn a_push_invalidates_the_linked_customer_s_cached_entitlement(backend: Backend) {
-    let (app, _roku) = app_with_roku(backend, "").await;
-    accept_pushes(&app).await;
+    let (app, _roku) = relaying_app(backend).await;
     let token = app.signed_in("ann@example.com", "C100").await;
     // Ann bought S1-US through the bridge: the receipt links her Roku customer id on the push.
-    Mock::given(method("POST"))
-        .and(path("/roku/payment"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&app.cleeng)
+    app.mock()
+        .accepts_receipts()
+        .access(json!({"accessGranted": true, "expiresAt": 1893456000}))
+        .mount()
         .await;
-    Mock::given(method("GET"))
-        .and(path_regex("^/3.1/entitlements/"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"accessGranted": true, "expiresAt": 1893456000})),
-        )
-        .mount(&app.cleeng)
-        .await;
-    let (status, _) = app
-        .post(
-            "/roku/payment",
-            Some(&token),
-            crate::helpers::order("tx-ann", "S1-US"),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let (_, body) = app.get("/roku/entitlements/S1-US", &token).await;
-    assert_eq!(body["accessGranted"], true);
+    let receipt = app.post_receipt(&token, order("tx-ann", "S1-US")).await;
+    assert_eq!(receipt.status, StatusCode::OK);
+    assert!(app.entitlement(&token, "S1-US").await.access_granted);
     let sale = fake_roku::push(&fake_roku::sale("tx-ann", "rc-ann", "S1-US"), "ann-sale");
-    assert_eq!(send(&app, &sale).await.0, StatusCode::OK);
-    let store = Store::connect(&app.store_url).await.unwrap();
+    assert_eq!(app.push(&sale).await.status, StatusCode::OK);
+    let store = app.store().await;
     wait_for("the link learnt from the receipt", || async {
         store.account("rc-ann").await.unwrap().is_some()
     })
@@ -438,19 +395,17 @@ async fn a_push_invalidates_the_linked_customer_s_cached_entitlement(backend: Ba
 
     // Roku cancels; the provider now says no.
     app.cleeng.reset().await;
-    accept_pushes(&app).await;
-    Mock::given(method("GET"))
-        .and(path_regex("^/3.1/entitlements/"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"accessGranted": false, "expiresAt": null})),
-        )
-        .mount(&app.cleeng)
+    app.mock()
+        .push_relay()
+        .access(json!({"accessGranted": false, "expiresAt": null}))
+        .mount()
         .await;
     let mut cancel = fake_roku::event("Cancellation", "tx-ann-c", "rc-ann", "S1-US");
     cancel["eventDate"] = json!(fake_roku::iso(fake_roku::now() + 5));
     assert_eq!(
-        send(&app, &fake_roku::push(&cancel, "ann-cancel")).await.0,
+        app.push(&fake_roku::push(&cancel, "ann-cancel"))
+            .await
+            .status,
         StatusCode::OK
     );
     assert_eq!(
@@ -466,7 +421,7 @@ async fn a_push_invalidates_the_linked_customer_s_cached_entitlement(backend: Ba
     assert_eq!(sub.state.as_str(), "cancelled");
     // Dropping the cached grant happens just after the ack.
     wait_for("the cached grant dropped", || async {
-        app.get("/roku/entitlements/S1-US", &token).await.1["accessGranted"] == false
+        !app.entitlement(&token, "S1-US").await.access_granted
     })
     .await;
 }

@@ -8,10 +8,7 @@ use std::{
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use wiremock::{
-    Mock, Request, Respond, ResponseTemplate,
-    matchers::{header, method, path, path_regex},
-};
+use wiremock::ResponseTemplate;
 
 use crate::{
     backend::Backend,
@@ -19,69 +16,33 @@ use crate::{
     on_both_backends,
 };
 
-/// Cleeng's access check: `false` for the first `grant_after - 1` calls, then `true`.
-struct GrantAfter {
-    calls: Arc<AtomicUsize>,
-    grant_after: usize,
-}
-
-impl Respond for GrantAfter {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        let granted = n >= self.grant_after;
-        ResponseTemplate::new(200).set_body_json(json!({
-            "responseData": {"accessGranted": granted, "expiresAt": if granted { json!(1893456000) } else { Value::Null }},
-            "errors": []
-        }))
-    }
-}
-
-async fn accept_receipts(app: &TestApp) {
-    Mock::given(method("POST"))
-        .and(path("/roku/payment"))
-        .and(header("X-Publisher-Token", PUBLISHER_TOKEN))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"responseData": {}, "errors": []})),
-        )
-        .mount(&app.cleeng)
-        .await;
-}
-
-async fn access_granted_after(app: &TestApp, n: usize) -> Arc<AtomicUsize> {
+/// Cleeng takes receipts; its access check says yes from the `n`th call on. Returns the count.
+async fn accept_and_grant_after(app: &TestApp, n: usize) -> Arc<AtomicUsize> {
     let calls = Arc::new(AtomicUsize::new(0));
-    Mock::given(method("GET"))
-        .and(path_regex(
-            r"^/3\.1/entitlements/customer_id/[^/]+/offer_id/[^/]+$",
-        ))
-        .and(header("X-Publisher-Token", PUBLISHER_TOKEN))
-        .respond_with(GrantAfter {
-            calls: calls.clone(),
-            grant_after: n,
-        })
-        .mount(&app.cleeng)
+    app.mock()
+        .accepts_receipts()
+        .grants_after(n, &calls)
+        .mount()
         .await;
     calls
 }
 
 #[tokio::test]
 async fn receipt_is_forwarded_mapped_and_confirmed_after_a_few_polls() {
-    let app = TestApp::cleeng("").await;
-    let token = app.signed_in("ann@example.com", "C100").await;
-    accept_receipts(&app).await;
-    let polls = access_granted_after(&app, 3).await;
+    let (app, token) = TestApp::with_ann("").await;
+    let polls = accept_and_grant_after(&app, 3).await;
 
-    let (status, body) = app
-        .post(
-            "/roku/payment",
-            Some(&token),
+    let answer = app
+        .post_receipt(
+            &token,
             order("380e9932ed9a48e8bd66a6ec00b5efd1", "S598742062-US"),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "granted");
-    assert_eq!(body["offerId"], "S598742062_US");
-    assert_eq!(body["code"], "S598742062-US");
-    assert_eq!(body["expiresAt"], "2030-01-01T00:00:00Z");
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.state(), "granted");
+    assert_eq!(answer.body["offerId"], "S598742062_US");
+    assert_eq!(answer.body["code"], "S598742062-US");
+    assert_eq!(answer.body["expiresAt"], "2030-01-01T00:00:00Z");
     assert_eq!(polls.load(Ordering::SeqCst), 3);
 
     let receipts = app.cleeng_requests("/roku/payment").await;
@@ -105,18 +66,13 @@ async fn receipt_is_forwarded_mapped_and_confirmed_after_a_few_polls() {
 
 #[tokio::test]
 async fn the_mapping_table_overrides_the_rule() {
-    let app = TestApp::cleeng("[mapping.products]\n\"gold-monthly\" = \"S111_US\"\n").await;
-    let token = app.signed_in("ann@example.com", "C100").await;
-    accept_receipts(&app).await;
-    access_granted_after(&app, 1).await;
-    let (status, body) = app
-        .post(
-            "/roku/payment",
-            Some(&token),
-            order("p-table-1", "gold-monthly"),
-        )
+    let (app, token) =
+        TestApp::with_ann("[mapping.products]\n\"gold-monthly\" = \"S111_US\"\n").await;
+    accept_and_grant_after(&app, 1).await;
+    let answer = app
+        .post_receipt(&token, order("p-table-1", "gold-monthly"))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     let sent: Value =
         serde_json::from_slice(&app.cleeng_requests("/roku/payment").await[0].body).unwrap();
     assert_eq!(sent["offerId"], "S111_US");
@@ -125,34 +81,26 @@ async fn the_mapping_table_overrides_the_rule() {
 
 #[tokio::test]
 async fn access_that_never_turns_true_gives_202_and_the_status_url_finishes_it() {
-    let app = TestApp::cleeng("").await;
-    let token = app.signed_in("ann@example.com", "C100").await;
-    accept_receipts(&app).await;
-    let polls = access_granted_after(&app, usize::MAX).await;
+    let (app, token) = TestApp::with_ann("").await;
+    let polls = accept_and_grant_after(&app, usize::MAX).await;
 
-    let (status, headers, body) = app
-        .call(
-            reqwest::Method::POST,
-            "/roku/payment",
-            Some(&token),
-            Some(order("p-slow-1", "S1-US")),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(body["status"], "pending");
+    let answer = app.post_receipt(&token, order("p-slow-1", "S1-US")).await;
+    let body = &answer.body;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(answer.state(), "pending");
     assert_eq!(body["statusUrl"], "/roku/payment/p-slow-1");
     assert_eq!(body["retryAfter"], 5);
-    assert_eq!(headers["retry-after"], "5");
+    assert_eq!(answer.headers["retry-after"], "5");
     let first_round = polls.load(Ordering::SeqCst);
     // 1.5 s budget, 50 ms doubling to 200 ms: the bound the policy documents.
     assert!((2..=12).contains(&first_round), "{first_round} polls");
 
     // The provider grants later; a status request starts a new round and sees it.
     app.cleeng.reset().await;
-    access_granted_after(&app, 1).await;
-    let (status, body) = app.get("/roku/payment/p-slow-1?wait=5", &token).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "granted");
+    app.mock().grants_after(1, &Arc::default()).mount().await;
+    let status = app.receipt_status(&token, "p-slow-1", Some(5)).await;
+    assert_eq!(status.status, StatusCode::OK, "{}", status.body);
+    assert_eq!(status.state(), "granted");
     assert!(
         app.cleeng_requests("/roku/payment").await.is_empty(),
         "no second forward"
@@ -161,37 +109,29 @@ async fn access_that_never_turns_true_gives_202_and_the_status_url_finishes_it()
 
 #[tokio::test]
 async fn wait_zero_answers_at_once_while_confirmation_goes_on() {
-    let app = TestApp::cleeng("").await;
-    let token = app.signed_in("ann@example.com", "C100").await;
-    accept_receipts(&app).await;
-    access_granted_after(&app, 2).await;
-    let (status, body) = app
-        .post("/roku/payment?wait=0", Some(&token), order("p-w0", "S1-US"))
+    let (app, token) = TestApp::with_ann("").await;
+    accept_and_grant_after(&app, 2).await;
+    let answer = app
+        .post_receipt_at("/roku/payment?wait=0", &token, order("p-w0", "S1-US"))
         .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let (status, body) = app.get("/roku/payment/p-w0?wait=5", &token).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    let status = app.receipt_status(&token, "p-w0", Some(5)).await;
+    assert_eq!(status.status, StatusCode::OK, "{}", status.body);
 }
 
 #[tokio::test]
 async fn provider_4xx_is_502_with_its_code_and_stays_rejected() {
-    let app = TestApp::cleeng("").await;
-    let token = app.signed_in("ann@example.com", "C100").await;
-    Mock::given(method("POST"))
-        .and(path("/roku/payment"))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_json(json!({"code": "REQ0001", "message": "Invalid request body"})),
-        )
+    let (app, token) = TestApp::with_ann("").await;
+    app.mock()
+        .rejects_receipts("REQ0001")
         .expect(1)
-        .mount(&app.cleeng)
+        .mount()
         .await;
     for _ in 0..2 {
-        let (status, body) = app
-            .post("/roku/payment", Some(&token), order("p-rej", "S1-US"))
-            .await;
-        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
-        assert_eq!(body["error"]["code"], "provider_rejected");
+        let answer = app.post_receipt(&token, order("p-rej", "S1-US")).await;
+        let body = &answer.body;
+        assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{body}");
+        assert_eq!(answer.code(), "provider_rejected");
         assert!(
             body["error"]["message"]
                 .as_str()
@@ -202,46 +142,36 @@ async fn provider_4xx_is_502_with_its_code_and_stays_rejected() {
     }
 }
 
-/// DESIGN.md §2.2: a receipt the bridge accepted is never lost. The provider is down: the
-/// receipt is queued durably (202 queued), and the relay forwards it once the provider is back.
+/// A receipt the bridge accepted is never lost. The provider is down: the receipt is queued
+/// durably (202 queued), and the relay forwards it once the provider is back.
 async fn provider_down_queues_the_receipt_and_the_relay_delivers_it(backend: Backend) {
     let app = TestApp::cleeng_on(backend, "").await;
     let token = app.signed_in("ann@example.com", "C100").await;
-    Mock::given(method("POST"))
-        .and(path("/roku/payment"))
-        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "1"))
-        .mount(&app.cleeng)
+    app.mock()
+        .receipts(ResponseTemplate::new(503).insert_header("Retry-After", "1"))
+        .mount()
         .await;
-    let (status, headers, body) = app
-        .call(
-            reqwest::Method::POST,
-            "/roku/payment",
-            Some(&token),
-            Some(order("p-down", "S1-US")),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(body["status"], "queued");
-    assert_eq!(body["statusUrl"], "/roku/payment/p-down");
-    assert!(headers.contains_key("retry-after"));
-    let (status, body) = app.get("/roku/payment/p-down", &token).await;
+    let answer = app.post_receipt(&token, order("p-down", "S1-US")).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    assert_eq!(answer.state(), "queued");
+    assert_eq!(answer.body["statusUrl"], "/roku/payment/p-down");
+    assert!(answer.headers.contains_key("retry-after"));
+    let status = app.receipt_status(&token, "p-down", None).await;
     assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::ACCEPTED, Some("queued"))
+        (status.status, status.state()),
+        (StatusCode::ACCEPTED, "queued")
     );
 
     // The provider recovers; the relay's next attempt delivers the very same receipt.
     app.cleeng.reset().await;
-    accept_receipts(&app).await;
-    access_granted_after(&app, 1).await;
+    accept_and_grant_after(&app, 1).await;
     let mut last = Value::Null;
     for _ in 0..50 {
-        let (status, body) = app.get("/roku/payment/p-down?wait=1", &token).await;
-        if status == StatusCode::OK {
-            last = body;
+        let status = app.receipt_status(&token, "p-down", Some(1)).await;
+        last = status.body;
+        if status.status == StatusCode::OK {
             break;
         }
-        last = body;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(last["status"], "granted", "{last}");
@@ -263,44 +193,33 @@ async fn provider_unreachable_queues_the_receipt() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let app = TestApp::cleeng(&format!("[provider]\nreceipt_url = \"http://{closed}\"\n")).await;
-    let token = app.signed_in("ann@example.com", "C100").await;
-    let (status, headers, body) = app
-        .call(
-            reqwest::Method::POST,
-            "/roku/payment",
-            Some(&token),
-            Some(order("p-refused", "S1-US")),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(body["status"], "queued");
-    assert!(headers.contains_key("retry-after"));
+    let (app, token) =
+        TestApp::with_ann(&format!("[provider]\nreceipt_url = \"http://{closed}\"\n")).await;
+    let answer = app.post_receipt(&token, order("p-refused", "S1-US")).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    assert_eq!(answer.state(), "queued");
+    assert!(answer.headers.contains_key("retry-after"));
 }
 
 #[tokio::test]
 async fn hundred_concurrent_posts_of_one_purchase_forward_once() {
-    let app = Arc::new(TestApp::cleeng("").await);
-    let token = app.signed_in("ann@example.com", "C100").await;
-    Mock::given(method("POST"))
-        .and(path("/roku/payment"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(200)))
+    let (app, token) = TestApp::with_ann("").await;
+    let app = Arc::new(app);
+    app.mock()
+        .receipts(ResponseTemplate::new(200).set_delay(Duration::from_millis(200)))
         .expect(1)
-        .mount(&app.cleeng)
+        .grants_after(2, &Arc::default())
+        .mount()
         .await;
-    access_granted_after(&app, 2).await;
     let posts = (0..100).map(|_| {
         let app = app.clone();
         let token = token.clone();
-        tokio::spawn(async move {
-            app.post("/roku/payment", Some(&token), order("p-many", "S1-US"))
-                .await
-        })
+        tokio::spawn(async move { app.post_receipt(&token, order("p-many", "S1-US")).await })
     });
     for post in futures_util::future::join_all(posts).await {
-        let (status, body) = post.unwrap();
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["status"], "granted");
+        let answer = post.unwrap();
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_eq!(answer.state(), "granted");
     }
     assert_eq!(app.cleeng_requests("/roku/payment").await.len(), 1);
     // One confirmation round: the polls of one loop, not of a hundred.
@@ -309,68 +228,57 @@ async fn hundred_concurrent_posts_of_one_purchase_forward_once() {
 
 #[tokio::test]
 async fn a_purchase_belongs_to_the_first_customer_who_posts_it() {
-    let app = TestApp::cleeng("").await;
-    let ann = app.signed_in("ann@example.com", "C100").await;
+    let (app, ann) = TestApp::with_ann("").await;
     let bob = app.signed_in("bob@example.com", "C200").await;
-    accept_receipts(&app).await;
-    access_granted_after(&app, 1).await;
-    let (status, _) = app
-        .post("/roku/payment", Some(&ann), order("p-owned", "S1-US"))
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, body) = app
-        .post("/roku/payment", Some(&bob), order("p-owned", "S1-US"))
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(body["error"]["code"], "purchase_already_claimed");
-    let (status, _) = app.get("/roku/payment/p-owned", &bob).await;
+    accept_and_grant_after(&app, 1).await;
+    let first = app.post_receipt(&ann, order("p-owned", "S1-US")).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let other = app.post_receipt(&bob, order("p-owned", "S1-US")).await;
+    assert_eq!(other.status, StatusCode::CONFLICT);
+    assert_eq!(other.code(), "purchase_already_claimed");
     assert_eq!(
-        status,
+        app.receipt_status(&bob, "p-owned", None).await.status,
         StatusCode::NOT_FOUND,
         "another customer's receipt is not visible"
     );
     // The owner posting again gets the same outcome, without a second forward.
-    let (status, body) = app
-        .post("/roku/payment", Some(&ann), order("p-owned", "S1-US"))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let again = app.post_receipt(&ann, order("p-owned", "S1-US")).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     assert_eq!(app.cleeng_requests("/roku/payment").await.len(), 1);
     // Same purchase, another product: refused rather than silently re-used.
-    let (status, body) = app
-        .post("/roku/payment", Some(&ann), order("p-owned", "S2-US"))
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(body["error"]["code"], "purchase_conflict");
+    let changed = app.post_receipt(&ann, order("p-owned", "S2-US")).await;
+    assert_eq!(changed.status, StatusCode::CONFLICT);
+    assert_eq!(changed.code(), "purchase_conflict");
 }
 
 #[tokio::test]
 async fn customer_email_must_match_the_session() {
-    let app = TestApp::cleeng("").await;
-    let ann = app.signed_in("ann@example.com", "C100").await;
+    let (app, ann) = TestApp::with_ann("").await;
     let mut body = order("p-mismatch", "S1-US");
     body["customerEmail"] = json!("mallory@example.com");
-    let (status, resp) = app.post("/roku/payment", Some(&ann), body.clone()).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{resp}");
-    assert_eq!(resp["error"]["code"], "customer_mismatch");
+    let refused = app.post_receipt(&ann, body.clone()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(refused.code(), "customer_mismatch");
     body["customerEmail"] = json!("ANN@example.com");
-    accept_receipts(&app).await;
-    access_granted_after(&app, 1).await;
-    let (status, resp) = app.post("/roku/payment", Some(&ann), body).await;
-    assert_eq!(status, StatusCode::OK, "{resp}");
+    accept_and_grant_after(&app, 1).await;
+    let answer = app.post_receipt(&ann, body).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
 }
 
 #[tokio::test]
 async fn unknown_product_is_422_and_reaches_no_provider() {
-    let app =
-        TestApp::cleeng("[mapping]\nrule = \"none\"\n[mapping.products]\n\"gold\" = \"S1_US\"\n")
+    let (app, token) =
+        TestApp::with_ann("[mapping]\nrule = \"none\"\n[mapping.products]\n\"gold\" = \"S1_US\"\n")
             .await;
-    let token = app.signed_in("ann@example.com", "C100").await;
     for code in ["silver", "S1_US", ""] {
-        let (status, body) = app
-            .post("/roku/payment", Some(&token), order("p-unknown", code))
-            .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{code}: {body}");
-        assert_eq!(body["error"]["code"], "unknown_product");
+        let answer = app.post_receipt(&token, order("p-unknown", code)).await;
+        let body = &answer.body;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{code}: {body}"
+        );
+        assert_eq!(answer.code(), "unknown_product");
     }
     assert!(app.cleeng_requests("/roku/payment").await.is_empty());
 }
@@ -381,44 +289,33 @@ async fn simulator_flow_pending_then_granted_then_entitled() {
         "[provider.simulator]\ngrant_delay = \"300ms\"\n[mapping.products]\n\"S598742062-US\" = \"S598742062_US\"\n\"premium\" = \"S705970293_US\"\n",
     )
     .await;
-    let token = app.simulator_customer("sim@example.com").await;
-    let (status, body) = app.get("/roku/entitlements/S598742062-US", &token).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["accessGranted"], false);
+    let token = app.register("sim@example.com", None).await.access_token;
+    let before = app.entitlement(&token, "S598742062-US").await;
+    assert!(!before.access_granted);
 
-    let (status, body) = app
-        .post(
+    let answer = app
+        .post_receipt_at(
             "/roku/payment?wait=0",
-            Some(&token),
+            &token,
             order("sim-1", "S598742062-US"),
         )
         .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let (status, body) = app.get("/roku/payment/sim-1?wait=10", &token).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "granted");
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    let status = app.receipt_status(&token, "sim-1", Some(10)).await;
+    assert_eq!(status.status, StatusCode::OK, "{}", status.body);
+    assert_eq!(status.state(), "granted");
 
     // The not-granted answer cached above was replaced by the grant, not left to expire.
-    let (status, body) = app.get("/roku/entitlements/S598742062-US", &token).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["accessGranted"], true, "{body}");
-    let (_, all) = app.get("/roku/entitlements", &token).await;
-    let granted: Vec<_> = all["entitlements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["accessGranted"] == true)
-        .map(|e| e["code"].as_str().unwrap())
-        .collect();
-    assert_eq!(granted, ["S598742062-US"]);
+    let after = app.entitlement(&token, "S598742062-US").await;
+    assert!(after.access_granted, "{}", after.raw);
+    let all = app.entitlements(&token).await;
+    assert_eq!(all.granted(), ["S598742062-US"]);
 }
 
 #[tokio::test]
 async fn simulator_rejects_configured_offers() {
     let app = TestApp::simulator("[provider.simulator]\nreject_offers = [\"S9_BAD\"]\n").await;
-    let token = app.simulator_customer("rej@example.com").await;
-    let (status, body) = app
-        .post("/roku/payment", Some(&token), order("sim-rej", "S9-BAD"))
-        .await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let token = app.register("rej@example.com", None).await.access_token;
+    let answer = app.post_receipt(&token, order("sim-rej", "S9-BAD")).await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{}", answer.body);
 }

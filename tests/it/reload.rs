@@ -3,42 +3,28 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
-use crate::{
-    helpers::{SIGNING_KEY, wait_for},
-    restart::Bridge,
+use crate::helpers::{
+    SIGNING_KEY,
+    process::{Bridge, Spawn, listeners_and_store},
+    wait_for,
 };
 
 fn config_text(store: &str, offer: &str, rule: &str) -> String {
     format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
-[store]
-url = "sqlite://{store}/bridge.db"
+        r#"{head}
 [session]
 signing_key = "{SIGNING_KEY}"
 [mapping]
 rule = "{rule}"
 [mapping.products]
 "S1-US" = "{offer}"
-"#
+"#,
+        head = listeners_and_store(&format!("sqlite://{store}/bridge.db"))
     )
 }
 
-async fn offer_of(http: &reqwest::Client, bridge: &Bridge, token: &str) -> String {
-    let body: Value = http
-        .get(format!("http://{}/roku/entitlements/S1-US", bridge.addr))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+async fn offer_of(bridge: &Bridge, token: &str) -> String {
+    let body = bridge.get("/roku/entitlements/S1-US", token).await;
     body["offerId"].as_str().unwrap_or_default().to_string()
 }
 
@@ -48,38 +34,28 @@ async fn mapping_edits_apply_without_a_restart_and_bad_ones_are_refused() {
     let store = dir.path().display().to_string();
     let path = dir.path().join("bridge.toml");
     std::fs::write(&path, config_text(&store, "OFFER_A", "dash_to_underscore")).unwrap();
-    let bridge = Bridge::start(&path);
-    let http = reqwest::Client::new();
-    let session: Value = http
-        .post(format!("http://{}/roku/sessions", bridge.addr))
-        .json(&json!({"email": "r@example.com", "password": "pw-reload", "register": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = session["accessToken"].as_str().unwrap().to_string();
-    assert_eq!(offer_of(&http, &bridge, &token).await, "OFFER_A");
+    let bridge = Spawn::config(&path).start();
+    let token = bridge.register("r@example.com").await;
+    assert_eq!(offer_of(&bridge, &token).await, "OFFER_A");
 
     // The file changes: the bridge follows.
     std::fs::write(&path, config_text(&store, "OFFER_B", "dash_to_underscore")).unwrap();
     wait_for("the edit applied", || async {
-        offer_of(&http, &bridge, &token).await == "OFFER_B"
+        offer_of(&bridge, &token).await == "OFFER_B"
     })
     .await;
 
     // A bad edit is refused; the running mapping stays.
     std::fs::write(&path, config_text(&store, "OFFER_X", "no_such_rule")).unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(offer_of(&http, &bridge, &token).await, "OFFER_B");
+    assert_eq!(offer_of(&bridge, &token).await, "OFFER_B");
 
     // SIGHUP reloads even when the file looks untouched (same size, same mtime).
     let reference = dir.path().join("reference");
     std::fs::write(&path, config_text(&store, "OFFER_C", "dash_to_underscore")).unwrap();
     std::fs::copy(&path, &reference).unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await; // the poll takes this version
-    assert_eq!(offer_of(&http, &bridge, &token).await, "OFFER_C");
+    assert_eq!(offer_of(&bridge, &token).await, "OFFER_C");
     std::fs::write(&path, config_text(&store, "OFFER_D", "dash_to_underscore")).unwrap();
     let same_time = std::process::Command::new("touch")
         .arg("-r")
@@ -88,13 +64,9 @@ async fn mapping_edits_apply_without_a_restart_and_bad_ones_are_refused() {
         .status()
         .unwrap();
     assert!(same_time.success());
-    let hup = std::process::Command::new("kill")
-        .args(["-HUP", &bridge.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    bridge.signal("HUP");
     wait_for("the SIGHUP reload", || async {
-        offer_of(&http, &bridge, &token).await == "OFFER_D"
+        offer_of(&bridge, &token).await == "OFFER_D"
     })
     .await;
 }

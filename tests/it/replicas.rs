@@ -4,80 +4,46 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use wiremock::{
-    Mock, MockServer, ResponseTemplate,
-    matchers::{method, path, path_regex},
-};
+use wiremock::MockServer;
 
 use crate::{
-    backend::{Backend, fresh_url},
+    backend::{Backend, fresh_url, postgres_runs},
     fake_roku::{self, FakeRoku},
-    helpers::{order, wait_for},
-    restart::{Bridge, process_config},
+    helpers::{
+        CleengMock, PUSH_PATH,
+        cleeng::bodies_at,
+        order,
+        process::{Bridge, Spawn, process_config},
+        wait_for,
+    },
 };
-
-const PUSH_PATH: &str = "/roku/push-notification/123456789";
 
 async fn access_is(cleeng: &MockServer, granted: bool) {
     cleeng.reset().await;
-    Mock::given(method("GET"))
-        .and(path_regex("^/3.1/entitlements/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"accessGranted": granted})))
-        .mount(cleeng)
+    let mock = CleengMock::on(cleeng);
+    let mock = if granted {
+        mock.grants()
+    } else {
+        mock.denies()
+    };
+    mock.push_relay()
+        .accepts_receipts()
+        .registers("one@example.com", "C-ONE")
+        .registers("two@example.com", "C-TWO")
+        .mount()
         .await;
-    Mock::given(method("POST"))
-        .and(path(PUSH_PATH))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(cleeng)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/roku/payment"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(cleeng)
-        .await;
-    for (email, id) in [("one@example.com", "C-ONE"), ("two@example.com", "C-TWO")] {
-        Mock::given(method("POST"))
-            .and(path("/customers"))
-            .and(wiremock::matchers::body_partial_json(
-                json!({"email": email}),
-            ))
-            .respond_with(ResponseTemplate::new(200).set_body_json(
-                json!({"responseData": {"customerId": id, "jwt": "j", "refreshToken": "r"}}),
-            ))
-            .mount(cleeng)
-            .await;
-    }
 }
 
-async fn session(http: &reqwest::Client, bridge: &Bridge, email: &str) -> String {
-    let body: Value = http
-        .post(format!("http://{}/roku/sessions", bridge.addr))
-        .json(&json!({"email": email, "password": "pw-replicas", "register": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["accessToken"].as_str().expect("a session").to_string()
-}
-
-async fn granted(http: &reqwest::Client, bridge: &Bridge, token: &str) -> bool {
-    let body: Value = http
-        .get(format!("http://{}/roku/entitlements/S1-US", bridge.addr))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+async fn granted(bridge: &Bridge, token: &str) -> bool {
+    let body = bridge.get("/roku/entitlements/S1-US", token).await;
     body["accessGranted"].as_bool().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_postgres_share_invalidations_deliveries_and_claims() {
+    if !postgres_runs().await {
+        return;
+    }
     let roku = FakeRoku::start().await;
     let cleeng = MockServer::start().await;
     access_is(&cleeng, false).await;
@@ -85,12 +51,11 @@ async fn two_replicas_on_one_postgres_share_invalidations_deliveries_and_claims(
     let dir = tempfile::tempdir().unwrap();
     let extra = "[entitlements]\nnot_granted_ttl = \"10m\"\n[limits]\nper_ip_per_second = 0\n";
     let config = process_config(dir.path(), &store.url, &cleeng.uri(), &roku.config(), extra);
-    let a = Bridge::start(&config);
-    let b = Bridge::start(&config);
-    let http = reqwest::Client::new();
+    let a = Spawn::config(&config).start();
+    let b = Spawn::config(&config).start();
 
     // B caches "not granted" for ten minutes.
-    let token = session(&http, &a, "one@example.com").await;
+    let token = a.register("one@example.com").await;
     let roku_store = roku_bridge::store::Store::connect(&store.url)
         .await
         .unwrap();
@@ -98,21 +63,15 @@ async fn two_replicas_on_one_postgres_share_invalidations_deliveries_and_claims(
         .link_account("rc-one", "C-ONE", Some("one@example.com"))
         .await
         .unwrap();
-    assert!(!granted(&http, &b, &token).await);
+    assert!(!granted(&b, &token).await);
     access_is(&cleeng, true).await;
-    assert!(!granted(&http, &b, &token).await, "served from B's cache");
+    assert!(!granted(&b, &token).await, "served from B's cache");
 
     // The sale reaches A; B hears of it through PostgreSQL and asks the provider again.
     let sale = fake_roku::push(&fake_roku::sale("tx-one", "rc-one", "S1-US"), "one-key");
-    let resp = http
-        .post(format!("http://{}/roku/notifications", a.addr))
-        .body(sale)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(a.push(&sale).await, StatusCode::OK);
     wait_for("B's cache invalidated", || async {
-        granted(&http, &b, &token).await
+        granted(&b, &token).await
     })
     .await;
 
@@ -123,30 +82,14 @@ async fn two_replicas_on_one_postgres_share_invalidations_deliveries_and_claims(
             &fake_roku::sale(&format!("tx-r{i}"), &format!("rc-r{i}"), "S1-US"),
             &format!("r-key-{i}"),
         );
-        let resp = http
-            .post(format!("http://{}/roku/notifications", bridge.addr))
-            .body(jws)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(bridge.push(&jws).await, StatusCode::OK);
     }
-    let relayed = || async {
-        cleeng
-            .received_requests()
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|r| r.url.path() == PUSH_PATH)
-            .map(|r| String::from_utf8(r.body).unwrap())
-            .collect::<Vec<_>>()
-    };
     wait_for("21 relayed pushes", || async {
-        relayed().await.len() >= 21
+        bodies_at(&cleeng, PUSH_PATH).await.len() >= 21
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let all = relayed().await;
+    let all = bodies_at(&cleeng, PUSH_PATH).await;
     let mut unique = all.clone();
     unique.sort();
     unique.dedup();
@@ -154,25 +97,10 @@ async fn two_replicas_on_one_postgres_share_invalidations_deliveries_and_claims(
     assert_eq!(unique.len(), 21);
 
     // A purchase claimed through A belongs to its customer on B too.
-    let (status, _) = {
-        let resp = http
-            .post(format!("http://{}/roku/payment", a.addr))
-            .bearer_auth(&token)
-            .json(&order("tx-shared", "S1-US"))
-            .send()
-            .await
-            .unwrap();
-        (resp.status(), ())
-    };
+    let status = a.post_receipt(&token, order("tx-shared", "S1-US")).await;
     assert!(status.is_success(), "{status}");
-    let other = session(&http, &b, "two@example.com").await;
-    let resp = http
-        .post(format!("http://{}/roku/payment", b.addr))
-        .bearer_auth(&other)
-        .json(&order("tx-shared", "S1-US"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let other = b.register("two@example.com").await;
+    let status = b.post_receipt(&other, order("tx-shared", "S1-US")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
     roku_store.close().await;
 }

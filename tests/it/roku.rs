@@ -3,7 +3,6 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use roku_bridge::store::Store;
 use serde_json::json;
 use wiremock::{
     Mock, ResponseTemplate,
@@ -12,7 +11,7 @@ use wiremock::{
 
 use crate::{
     backend::Backend,
-    fake_roku::{API_KEY, FakeRoku, validated},
+    fake_roku::{API_KEY, FakeRoku},
     helpers::{TestApp, captured_logs, order},
     on_both_backends,
 };
@@ -27,25 +26,21 @@ async fn app(backend: Backend, extra: &str) -> (TestApp, FakeRoku) {
 async fn a_valid_receipt_is_forwarded_and_links_the_roku_customer(backend: Backend) {
     let (app, roku) = app(backend, "").await;
     let token = app.signed_in("ann@example.com", "C100").await;
-    roku.answers(
-        "tx-valid",
-        ResponseTemplate::new(200).set_body_json(validated("tx-valid", "rc-ann", "S1-US", true)),
-    )
-    .await;
-    let (status, body) = app
-        .post("/roku/payment", Some(&token), order("tx-valid", "S1-US"))
+    roku.vouches("tx-valid", "rc-ann", "S1-US", true).await;
+    let answer = app
+        .post_receipt_at("/roku/payment", &token, order("tx-valid", "S1-US"))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let store = Store::connect(&app.store_url).await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let store = app.store().await;
     assert_eq!(
         store.account("rc-ann").await.unwrap().unwrap().customer_id,
         "C100"
     );
     // A repeat post does not ask Roku again.
-    let (status, _) = app
-        .post("/roku/payment", Some(&token), order("tx-valid", "S1-US"))
+    let answer = app
+        .post_receipt_at("/roku/payment", &token, order("tx-valid", "S1-US"))
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(roku.validate_calls().await, 1);
 }
 on_both_backends!(
@@ -57,16 +52,8 @@ on_both_backends!(
 async fn receipts_roku_does_not_vouch_for_are_422_and_never_forwarded() {
     let (app, roku) = app(Backend::Sqlite, "").await;
     let token = app.signed_in("ann@example.com", "C100").await;
-    roku.answers(
-        "tx-cancelled",
-        ResponseTemplate::new(200).set_body_json(validated("tx-cancelled", "rc", "S1-US", false)),
-    )
-    .await;
-    roku.answers(
-        "tx-other",
-        ResponseTemplate::new(200).set_body_json(validated("tx-other", "rc", "S9-US", true)),
-    )
-    .await;
+    roku.vouches("tx-cancelled", "rc", "S1-US", false).await;
+    roku.vouches("tx-other", "rc", "S9-US", true).await;
     roku.answers(
         "tx-unknown",
         ResponseTemplate::new(200)
@@ -93,20 +80,12 @@ async fn roku_429_is_retried_after_a_backoff() {
         .up_to_n_times(1)
         .mount(&roku.server)
         .await;
-    roku.answers(
-        "tx-busy",
-        ResponseTemplate::new(200).set_body_json(validated("tx-busy", "rc", "S1-US", true)),
-    )
-    .await;
+    roku.vouches("tx-busy", "rc", "S1-US", true).await;
     let started = Instant::now();
-    let (status, body) = app
-        .post(
-            "/roku/payment?wait=0",
-            Some(&token),
-            order("tx-busy", "S1-US"),
-        )
+    let answer = app
+        .post_receipt_at("/roku/payment?wait=0", &token, order("tx-busy", "S1-US"))
         .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
     assert_eq!(roku.validate_calls().await, 2);
     // Roku asks for at least 1 s before the retry: a lower bound, which a slow machine only
     // lengthens.
@@ -118,69 +97,47 @@ async fn roku_down_is_503_so_the_channel_retries() {
     let (app, roku) = app(Backend::Sqlite, "[roku]\ntimeout = \"1s\"\n").await;
     let token = app.signed_in("ann@example.com", "C100").await;
     roku.answers("tx-down", ResponseTemplate::new(503)).await;
-    let (status, body) = app
-        .post("/roku/payment", Some(&token), order("tx-down", "S1-US"))
+    let answer = app
+        .post_receipt_at("/roku/payment", &token, order("tx-down", "S1-US"))
         .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(body["error"]["code"], "roku_unavailable");
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.code(), "roku_unavailable");
 }
 
 async fn a_purchase_opens_a_session_for_the_linked_account_or_creates_one(backend: Backend) {
     let (app, roku) = app(backend, "").await;
     let token = app.signed_in("ann@example.com", "C100").await;
-    roku.answers(
-        "tx-ann",
-        ResponseTemplate::new(200).set_body_json(validated("tx-ann", "rc-ann", "S1-US", true)),
-    )
-    .await;
-    app.post("/roku/payment", Some(&token), order("tx-ann", "S1-US"))
-        .await;
+    roku.vouches("tx-ann", "rc-ann", "S1-US", true).await;
+    app.post_receipt(&token, order("tx-ann", "S1-US")).await;
 
     // A second device: the purchase alone signs Ann in.
-    let (status, body) = app
-        .post("/roku/sessions", None, json!({"purchaseId": "tx-ann"}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["customer"]["id"], "C100");
+    let session = app.purchase_session("tx-ann", None).await.session();
+    assert_eq!(session.customer.id, "C100");
 
     // Nobody linked yet: without an email there is no account to open.
-    roku.answers(
-        "tx-new",
-        ResponseTemplate::new(200).set_body_json(validated("tx-new", "rc-new", "S1-US", true)),
-    )
-    .await;
-    let (status, body) = app
-        .post("/roku/sessions", None, json!({"purchaseId": "tx-new"}))
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    assert_eq!(body["error"]["code"], "account_not_found");
+    roku.vouches("tx-new", "rc-new", "S1-US", true).await;
+    let unknown = app.purchase_session("tx-new", None).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+    assert_eq!(unknown.code(), "account_not_found");
     // With an email the account is created at the provider and linked.
-    Mock::given(method("POST"))
-        .and(path("/customers"))
-        .and(wiremock::matchers::body_partial_json(
-            json!({"email": "new@example.com"}),
-        ))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"responseData": {"customerId": "C900"}})),
-        )
+    app.mock()
+        .registers("new@example.com", "C900")
         .expect(1)
-        .mount(&app.cleeng)
+        .mount()
         .await;
-    let (status, body) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"purchaseId": "tx-new", "email": "new@example.com"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["customer"]["id"], "C900");
-    let (status, body) = app
-        .post("/roku/sessions", None, json!({"purchaseId": "tx-new"}))
-        .await;
+    let created = app
+        .purchase_session("tx-new", Some("new@example.com"))
+        .await
+        .session();
+    assert_eq!(created.customer.id, "C900");
+    let linked = app.purchase_session("tx-new", None).await;
     assert_eq!(
-        (status, body["customer"]["id"].as_str()),
+        (linked.status, linked.body["customer"]["id"].as_str()),
         (StatusCode::OK, Some("C900")),
         "found by the link now"
     );
@@ -196,19 +153,9 @@ async fn a_purchase_opens_a_session_for_the_linked_account_or_creates_one(backen
         "the generated password is never logged"
     );
 
-    roku.answers(
-        "tx-dead",
-        ResponseTemplate::new(200).set_body_json(validated("tx-dead", "rc-x", "S1-US", false)),
-    )
-    .await;
-    let (status, _) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"purchaseId": "tx-dead", "email": "x@example.com"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    roku.vouches("tx-dead", "rc-x", "S1-US", false).await;
+    let dead = app.purchase_session("tx-dead", Some("x@example.com")).await;
+    assert_eq!(dead.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 on_both_backends!(
     a_purchase_opens_a_session_on,
@@ -229,18 +176,13 @@ async fn the_roku_api_key_never_reaches_logs_or_bodies() {
     let mut bodies = Vec::new();
     for tx in ["tx-k1", "tx-k2"] {
         bodies.push(
-            app.post("/roku/payment", Some(&token), order(tx, "S1-US"))
+            app.post_receipt(&token, order(tx, "S1-US"))
                 .await
-                .1
+                .body
                 .to_string(),
         );
     }
-    bodies.push(
-        app.post("/roku/sessions", None, json!({"purchaseId": "tx-k2"}))
-            .await
-            .1
-            .to_string(),
-    );
+    bodies.push(app.purchase_session("tx-k2", None).await.body.to_string());
     assert!(
         roku.validate_calls().await >= 3,
         "the key did travel to Roku"

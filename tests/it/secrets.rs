@@ -1,12 +1,8 @@
 //! Secrets never reach logs or error bodies. The log buffer holds everything every test in this
 //! binary logged at trace level, so this checks the whole suite's output, not one flow's.
 
-use reqwest::StatusCode;
 use serde_json::json;
-use wiremock::{
-    Mock, ResponseTemplate,
-    matchers::{method, path, path_regex},
-};
+use wiremock::ResponseTemplate;
 
 use crate::helpers::{PUBLISHER_TOKEN, SIGNING_KEY, TestApp, captured_logs, order};
 
@@ -15,65 +11,28 @@ const PASSWORD: &str = "pw-Zq8wX3vR9tLm2";
 #[tokio::test]
 async fn publisher_token_signing_key_passwords_and_session_tokens_never_reach_logs_or_bodies() {
     let app = TestApp::cleeng("").await;
-    Mock::given(method("POST"))
-        .and(path("/customers"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"responseData": {"customerId": "C-SECRET-TEST"}})),
-        )
-        .mount(&app.cleeng)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/auths"))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_json(json!({"code": "USER0001", "message": "Wrong email or password"})),
-        )
-        .mount(&app.cleeng)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/roku/payment"))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_json(json!({"code": "REQ0001", "message": "Invalid request body"})),
-        )
-        .mount(&app.cleeng)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex("^/3.1/entitlements/"))
-        .respond_with(ResponseTemplate::new(500))
-        .mount(&app.cleeng)
+    app.mock()
+        .registers_anyone("C-SECRET-TEST")
+        .refuses_logins()
+        .rejects_receipts("REQ0001")
+        .access_answers(ResponseTemplate::new(500))
+        .mount()
         .await;
 
-    let (status, session) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"email": "sec@example.com", "password": PASSWORD, "register": true}),
-        )
+    let register = json!({"email": "sec@example.com", "password": PASSWORD, "register": true});
+    let session = app.sessions(register).await.session();
+    let access = session.access_token.clone();
+    let refresh = session.refresh_token.clone();
+    let mut bodies = vec![session.raw.to_string()];
+    let login = app
+        .sessions(json!({"email": "sec@example.com", "password": PASSWORD}))
         .await;
-    assert_eq!(status, StatusCode::OK);
-    let access = session["accessToken"].as_str().unwrap().to_string();
-    let refresh = session["refreshToken"].as_str().unwrap().to_string();
-    let mut bodies = vec![session.to_string()];
-    let (_, b) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"email": "sec@example.com", "password": PASSWORD}),
-        )
-        .await;
-    bodies.push(b.to_string());
-    let (_, b) = app
-        .post("/roku/payment", Some(&access), order("p-secret", "S1-US"))
-        .await;
-    bodies.push(b.to_string());
+    bodies.push(login.body.to_string());
+    let receipt = app.post_receipt(&access, order("p-secret", "S1-US")).await;
+    bodies.push(receipt.body.to_string());
     let (_, b) = app.get("/roku/entitlements/S1-US", &access).await;
     bodies.push(b.to_string());
-    let (_, b) = app
-        .post("/roku/sessions", None, json!({"refreshToken": refresh}))
-        .await;
-    bodies.push(b.to_string());
+    bodies.push(app.refresh(&refresh).await.body.to_string());
 
     // Every publisher call carried the token: the secret did travel, just not into logs.
     let publisher_calls: Vec<_> = app

@@ -1,12 +1,7 @@
+use crate::helpers::{PASSWORD, PUBLISHER_ID, SIGNING_KEY, TestApp, process::run_on_store};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::json;
-use wiremock::{
-    Mock, ResponseTemplate,
-    matchers::{body_partial_json, method, path},
-};
-
-use crate::helpers::{PUBLISHER_ID, SIGNING_KEY, TestApp};
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -18,169 +13,91 @@ fn now() -> u64 {
 #[tokio::test]
 async fn login_at_cleeng_returns_a_session_for_its_customer() {
     let app = TestApp::cleeng("").await;
-    Mock::given(method("POST"))
-        .and(path("/auths"))
-        .and(body_partial_json(json!({"email": "ann@example.com", "password": "s3cret-pass", "publisherId": PUBLISHER_ID})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "responseData": {"customerId": 987654321, "jwt": "x", "refreshToken": "y"}, "errors": []
-        })))
+    // Cleeng's customer id arrives as a number; the session names it as a string.
+    app.mock()
+        .logs_in("ann@example.com", "s3cret-pass", 987654321)
         .expect(1)
-        .mount(&app.cleeng)
+        .mount()
         .await;
-    let (status, body) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"email": "ann@example.com", "password": "s3cret-pass"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let session = app.sign_in("ann@example.com", "s3cret-pass").await;
     assert_eq!(
-        body["customer"],
+        session.raw["customer"],
         json!({"id": "987654321", "email": "ann@example.com"})
     );
-    assert_eq!(body["expiresIn"], 900);
+    assert_eq!(session.customer.email.as_deref(), Some("ann@example.com"));
+    assert_eq!(session.expires_in, 900);
     // The token works on a protected endpoint.
-    let token = body["accessToken"].as_str().unwrap();
-    let (status, _) = app.get("/roku/entitlements", token).await;
-    assert_eq!(status, StatusCode::OK);
+    app.entitlements(&session.access_token).await;
 }
 
 #[tokio::test]
 async fn wrong_password_is_401_and_existing_customer_is_409() {
     let app = TestApp::cleeng("").await;
-    Mock::given(method("POST"))
-        .and(path("/auths"))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_json(json!({"code": "USER0001", "message": "Wrong email or password"})),
-        )
-        .mount(&app.cleeng)
+    app.mock().refuses_logins().customer_exists().mount().await;
+    let refused = app
+        .sessions(json!({"email": "ann@example.com", "password": "nope"}))
         .await;
-    Mock::given(method("POST"))
-        .and(path("/customers"))
-        .respond_with(ResponseTemplate::new(422).set_body_json(json!({"responseData": null, "errors": [], "code": "USER0002", "message": "Customer already exists"})))
-        .mount(&app.cleeng)
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.code(), "invalid_credentials");
+    let exists = app
+        .sessions(json!({"email": "ann@example.com", "password": "pw", "register": true}))
         .await;
-    let (status, body) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"email": "ann@example.com", "password": "nope"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"]["code"], "invalid_credentials");
-    let (status, body) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"email": "ann@example.com", "password": "pw", "register": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(body["error"]["code"], "customer_exists");
+    assert_eq!(exists.status, StatusCode::CONFLICT);
+    assert_eq!(exists.code(), "customer_exists");
 }
 
 #[tokio::test]
 async fn registration_sends_cleeng_the_fields_it_requires() {
     let app = TestApp::cleeng("").await;
-    Mock::given(method("POST"))
-        .and(path("/customers"))
-        .and(body_partial_json(json!({
-            "email": "bo@example.com", "password": "pw-123456", "publisherId": PUBLISHER_ID,
-            "locale": "en_US", "country": "US", "currency": "USD", "firstName": "Bo"
-        })))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"responseData": {"customerId": "42"}})),
-        )
+    let fields = json!({
+        "email": "bo@example.com", "password": "pw-123456", "publisherId": PUBLISHER_ID,
+        "locale": "en_US", "country": "US", "currency": "USD", "firstName": "Bo"
+    });
+    app.mock()
+        .registers_matching(fields, "42")
         .expect(1)
-        .mount(&app.cleeng)
+        .mount()
         .await;
-    let (status, body) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"email": "bo@example.com", "password": "pw-123456", "register": true, "firstName": "Bo"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["customer"]["id"], "42");
+    let session = app
+        .sessions(json!({"email": "bo@example.com", "password": "pw-123456", "register": true, "firstName": "Bo"}))
+        .await
+        .session();
+    assert_eq!(session.customer.id, "42");
 }
 
 #[tokio::test]
 async fn refresh_rotates_and_the_old_refresh_token_stops_working() {
     let app = TestApp::simulator("").await;
-    let (_, first) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"email": "cy@example.com", "password": "pw-abcdef", "register": true}),
-        )
-        .await;
-    let old = first["refreshToken"].as_str().unwrap();
-    let (status, second) = app
-        .post("/roku/sessions", None, json!({"refreshToken": old}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{second}");
-    assert_eq!(second["customer"], first["customer"]);
-    assert_ne!(second["refreshToken"], first["refreshToken"]);
-    let (status, body) = app
-        .post("/roku/sessions", None, json!({"refreshToken": old}))
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"]["code"], "invalid_token");
+    let first = app.register("cy@example.com", None).await;
+    let old = &first.refresh_token;
+    let second = app.refresh(old).await.session();
+    assert_eq!(second.raw["customer"], first.raw["customer"]);
+    assert_ne!(second.refresh_token, first.refresh_token);
+    let reused = app.refresh(old).await;
+    assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reused.code(), "invalid_token");
     // The new one still works, once.
-    let (status, _) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"refreshToken": second["refreshToken"]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.refresh(&second.refresh_token).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn revoke_signs_out_every_device_of_the_customer() {
     let app = TestApp::simulator("").await;
-    let (_, tv) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"email": "dee@example.com", "password": "pw-abcdef", "register": true}),
-        )
-        .await;
-    let (_, stick) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"email": "dee@example.com", "password": "pw-abcdef"}),
-        )
-        .await;
-    let (status, body) = app
-        .post(
-            "/roku/sessions/revoke",
-            tv["accessToken"].as_str(),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["revoked"], 2);
+    let tv = app.register("dee@example.com", None).await;
+    let stick = app.sign_in("dee@example.com", PASSWORD).await;
+    let revoked = app.revoke(Some(&tv.access_token)).await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    assert_eq!(revoked.body["revoked"], 2);
     for device in [&tv, &stick] {
-        let (status, body) = app
-            .post(
-                "/roku/sessions",
-                None,
-                json!({"refreshToken": device["refreshToken"]}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-        assert_eq!(body["error"]["code"], "invalid_token");
+        let reply = app.refresh(&device.refresh_token).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+        assert_eq!(reply.code(), "invalid_token");
     }
     // Revoking needs a session of its own.
-    let (status, _) = app.post("/roku/sessions/revoke", None, json!({})).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.revoke(None).await.status, StatusCode::UNAUTHORIZED);
 }
 
 fn claims(aud: &str, exp: u64) -> serde_json::Value {
@@ -282,41 +199,22 @@ async fn session_requests_are_validated() {
 #[tokio::test]
 async fn the_operator_revokes_a_customers_sessions_from_the_command_line() {
     let app = TestApp::simulator("").await;
-    let (_, session) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"email": "eve@example.com", "password": "pw-abcdef", "register": true}),
-        )
-        .await;
-    let customer = session["customer"]["id"].as_str().unwrap();
+    let session = app.register("eve@example.com", None).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("bridge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\nurl = \"{}\"\n[session]\nsigning_key = \"{SIGNING_KEY}\"\n",
-            app.store_url
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roku-bridge"))
-        .args(["sessions", "revoke", "--customer", customer, "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let customer = session.customer.id.as_str();
+    let out = run_on_store(
+        dir.path(),
+        &app.store_url,
+        &["sessions", "revoke", "--customer", customer].map(std::ffi::OsStr::new),
+    );
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("1 refresh tokens revoked"));
-    let (status, _) = app
-        .post(
-            "/roku/sessions",
-            None,
-            json!({"refreshToken": session["refreshToken"]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.refresh(&session.refresh_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }

@@ -1,5 +1,13 @@
-//! `spawn_app`: the real server on `127.0.0.1:0`, a wiremock Cleeng, and a client that speaks
-//! to it like a channel would.
+//! `TestApp`: the real server on `127.0.0.1:0`, a wiremock Cleeng, and a client that speaks
+//! to it like a channel would. Route-named calls live in `routes`, the Cleeng mocks in
+//! `cleeng`, the binary run as a child process in `process`.
+
+pub mod cleeng;
+pub mod process;
+pub mod routes;
+
+pub use cleeng::{CleengMock, PUSH_PATH};
+pub use routes::PASSWORD;
 
 use std::{
     io::Write,
@@ -8,15 +16,12 @@ use std::{
 };
 
 use reqwest::{Method, StatusCode};
-use roku_bridge::config::Config;
+use roku_bridge::{config::Config, store::Store};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use wiremock::MockServer;
 
 use crate::backend::{Backend, StoreGuard, fresh_url};
-use wiremock::{
-    Mock, MockServer, ResponseTemplate,
-    matchers::{method, path},
-};
 
 pub const PUBLISHER_TOKEN: &str = "pt-7f3a9c1e5b2d8a4f6e0c9b7d3a1f5e8c2b6d4a0f9e7c3b1d";
 pub const SIGNING_KEY: &str = "sk-test-0123456789abcdef0123456789abcdef";
@@ -210,53 +215,32 @@ signing_key = "{SIGNING_KEY}"
         (s, v)
     }
 
-    /// Mounts Cleeng's registration for `customer_id` and signs up; returns the access token.
+    /// Signs `email` up at a Cleeng that creates `customer_id`; returns the access token.
     pub async fn signed_in(&self, email: &str, customer_id: &str) -> String {
-        Mock::given(method("POST"))
-            .and(path("/customers"))
-            .and(wiremock::matchers::body_partial_json(json!({"email": email})))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "responseData": {"customerId": customer_id, "jwt": "cleeng-jwt", "refreshToken": "cleeng-rt"},
-                "errors": []
-            })))
-            .mount(&self.cleeng)
-            .await;
-        let (status, body) = self
-            .post(
-                "/roku/sessions",
-                None,
-                json!({"email": email, "password": "correct horse battery", "register": true}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["accessToken"].as_str().unwrap().to_string()
+        self.register(email, Some(customer_id)).await.access_token
     }
 
-    /// Signs up on the simulator; returns the access token.
-    pub async fn simulator_customer(&self, email: &str) -> String {
-        let (status, body) = self
-            .post(
-                "/roku/sessions",
-                None,
-                json!({"email": email, "password": "correct horse battery", "register": true}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["accessToken"].as_str().unwrap().to_string()
+    /// Ann (Cleeng customer C100) signed in on a Cleeng app started with `extra`; returns the
+    /// app and her access token.
+    pub async fn with_ann(extra: &str) -> (Self, String) {
+        let app = Self::cleeng(extra).await;
+        let token = app.signed_in("ann@example.com", "C100").await;
+        (app, token)
     }
 
     /// Cleeng takes every receipt and grants every access check.
     pub async fn accept_receipts_and_grant(&self) {
-        Mock::given(method("POST"))
-            .and(path("/roku/payment"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&self.cleeng)
-            .await;
-        Mock::given(method("GET"))
-            .and(wiremock::matchers::path_regex("^/3.1/entitlements/"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"accessGranted": true})))
-            .mount(&self.cleeng)
-            .await;
+        self.mock().accepts_receipts().grants().mount().await;
+    }
+
+    /// A builder of Cleeng mocks on this app's wiremock server.
+    pub fn mock(&self) -> CleengMock<'_> {
+        CleengMock::on(&self.cleeng)
+    }
+
+    /// A connection of its own to the bridge's store.
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.store_url).await.unwrap()
     }
 
     /// Requests Cleeng received on `path_prefix`.
@@ -289,4 +273,15 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// A publisher's own webhook receiver: every POST on `at` answers 204.
+pub async fn publisher_hook(at: &str) -> MockServer {
+    let server = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(at))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    server
 }
