@@ -16,6 +16,7 @@ use sqlx::{
 pub mod batch;
 pub mod identity;
 pub mod outbox;
+pub mod purchases;
 
 pub use identity::EmailHash;
 pub use outbox::{OutboxItem, OutboxRow, OutboxStatus};
