@@ -160,6 +160,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         roku,
         worker.clone(),
     ));
+    let holdings = Arc::new(Holdings::new(store.clone(), live.clone()));
     let replica_url = (store.dialect() == store::Dialect::Postgres)
         .then(|| config.store.url.expose_secret().to_string());
     let state = http::AppState::new(http::Shared {
@@ -170,7 +171,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         payments,
         pushes,
         signup,
-        holdings: Arc::new(Holdings::new(store.clone())),
+        holdings,
         entitlements,
     });
     Ok(App {

@@ -61,6 +61,28 @@ impl Date {
         Date { year, month, day }
     }
 
+    /// Milliseconds since the Unix epoch at the start of this UTC day.
+    pub fn to_unix_ms(self) -> u64 {
+        // Howard Hinnant's days_from_civil.
+        let y = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let m = i64::from(self.month);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        (days.max(0) as u64) * 86_400_000
+    }
+
+    /// The same day `n` months later, clamped to the month's last day (Jan 31 + 1 = Feb 28).
+    pub fn add_months(self, n: u32) -> Date {
+        let total = u32::from(self.month) - 1 + n;
+        let year = self.year.saturating_add((total / 12) as u16);
+        let month = (total % 12) as u8 + 1;
+        let day = self.day.min(days_in_month(year, month));
+        Date { year, month, day }
+    }
+
     pub fn year(self) -> u16 {
         self.year
     }
@@ -70,6 +92,18 @@ impl Date {
     pub fn day(self) -> u8 {
         self.day
     }
+}
+
+/// ISO 8601 UTC timestamp to the second, as Roku writes `purchaseDate` and `renewalDate`.
+pub fn iso_from_unix_ms(ms: u64) -> String {
+    let day = Date::from_unix_ms(ms);
+    let secs = (ms / 1000) % 86_400;
+    format!(
+        "{day}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
 }
 
 fn is_leap(year: u16) -> bool {
@@ -103,6 +137,24 @@ impl<'de> Deserialize<'de> for Date {
         Date::parse(&s).ok_or_else(|| {
             serde::de::Error::custom(format!("invalid date {s:?}, expected YYYY-MM-DD"))
         })
+    }
+}
+
+#[cfg(test)]
+mod calendar_tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_month_arithmetic() {
+        for ms in [0u64, 86_399_999, 951_782_400_000, 1_767_225_600_000] {
+            let d = Date::from_unix_ms(ms);
+            assert_eq!(Date::from_unix_ms(d.to_unix_ms()), d);
+            assert!(d.to_unix_ms() <= ms && ms - d.to_unix_ms() < 86_400_000);
+        }
+        let jan31 = Date::parse("2024-01-31").unwrap();
+        assert_eq!(jan31.add_months(1).to_string(), "2024-02-29");
+        assert_eq!(jan31.add_months(13).to_string(), "2025-02-28");
+        assert_eq!(iso_from_unix_ms(1_767_225_661_000), "2026-01-01T00:01:01Z");
     }
 }
 

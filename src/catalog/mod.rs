@@ -1,41 +1,68 @@
-//! Catalog 2.0: products, purchase options, add-ons and bundles.
+//! Catalog 2.0: products, purchase options, add-ons and bundles, in Roku's vocabulary.
 //!
 //! Pure domain logic: no I/O, no clock. Callers pass today's date or the current time in
 //! milliseconds wherever time matters.
 //!
-//! * [`Catalog::from_config`] validates a `[catalog]` section ([`validate`] lists every
-//!   failure) and indexes SKU → products → provider offers.
-//! * [`query`] answers QueryPurchaseOptions; [`check_order`] pre-validates a DoOrder.
-//! * [`apply_events`] folds push events into subscription state and revokes orphaned add-ons.
-//! * [`upgrade_preview`] estimates the charge for a plan change.
+//! * [`CatalogConfig`] is the `[catalog]` section in Roku's field names; [`validate`] lists
+//!   every failure and [`Catalog::from_config`] indexes SKU → products → provider offers.
+//! * [`get_catalog`] renders GetCatalog's result; [`query_options`] / [`query_purchases`]
+//!   answer QueryPurchaseOptions over such maps; [`check_order`] pre-validates DoOrder items.
+//! * [`get_purchases`] renders GetPurchases from the bridge's subscription rows and receipts.
+//! * [`orphaned_addons`] finds add-ons left without a base; [`upgrade_preview`] estimates the
+//!   charge for a plan change.
 
+mod config;
 mod date;
+mod legacy;
 mod lifecycle;
 mod model;
 mod orders;
 mod proration;
+mod purchases;
 mod query;
+mod shapes;
 mod tiers;
 mod validate;
+mod vocab;
 
-pub use date::Date;
-pub use lifecycle::{
-    Event, EventKind, LifecycleOutcome, Revoked, Subscription, apply_events, orphaned_addons,
-};
-pub use model::{
-    BaseOffer, BillingPeriod, Catalog, CatalogConfig, OptionKind, OwnedPurchase, Phase, Product,
-    PurchaseOption, PurchaseStatus,
-};
+pub use config::{CatalogConfig, EntitlementId, OfferPhase, Product, PurchaseOption};
+pub use date::{Date, iso_from_unix_ms};
+pub use lifecycle::{Revoked, entitled_products, orphaned_addons};
+pub use model::{Catalog, OptionKind, OwnedPurchase, PurchaseStatus};
 pub use orders::{OrderItem, ReplacedPurchase, Violation, check_order};
 pub use proration::{ChangeKind, Preview, PreviewError, upgrade_preview};
-pub use query::{
-    BillingPlan, Cost, OptionView, OwnState, PhaseView, Query, QueryError, Relation, query,
+pub use purchases::{
+    Entitlement, GetPurchases, Purchase, ReceiptFact, SubscriptionFact, get_purchases, state_of,
+};
+pub use query::{Cost, Query, QueryError, QueryParams, query_options, query_purchases};
+pub use shapes::{
+    BillingPlan, CatalogOption, CatalogProduct, GetCatalog, PhaseView, get_catalog, render_option,
+    render_product,
 };
 pub use tiers::{format_usd, parse_usd, tier_price_cents};
 pub use validate::{CatalogError, MAX_DISPLAY_NAME_CHARS, validate};
+pub use vocab::{
+    BillingFrequency, BillingType, Duration, DurationUnit, OptionType, PhaseType, PurchaseState,
+    Relation,
+};
 
 /// A commented example `[catalog]` section, also used by the tests to prove it validates.
 pub const EXAMPLE_TOML: &str = include_str!("../../config/catalog.example.toml");
+
+/// QueryPurchaseOptions over the configured catalog as of `today`.
+pub fn query(
+    catalog: &Catalog,
+    queries: &[Query],
+    today: Date,
+) -> Result<std::collections::BTreeMap<String, CatalogOption>, QueryError> {
+    let view = get_catalog(catalog);
+    query_options(
+        &view.purchase_options_map,
+        &view.products_map,
+        queries,
+        Some(today),
+    )
+}
 
 #[cfg(test)]
 pub(crate) mod testutil {
@@ -73,20 +100,26 @@ mod tests {
         assert_eq!(validate(&cfg), Vec::<CatalogError>::new());
         let cat = Catalog::from_config(cfg).unwrap();
         let bundle = cat.option("premium-sports-monthly").unwrap();
-        assert_eq!(bundle.offer_start, Date::parse("2025-01-01"));
+        assert_eq!(bundle.offer_start_date, Date::parse("2025-01-01"));
         assert_eq!(bundle.language, "en");
         assert_eq!(
-            cat.option("premium-monthly").unwrap().base_offer,
-            BaseOffer::Introductory {
-                periods: 3,
-                tier: 1005
-            }
+            cat.option("premium-monthly").unwrap().phases,
+            [OfferPhase {
+                kind: PhaseType::ReducedPrice,
+                name: None,
+                duration: Duration {
+                    quantity: 3,
+                    unit: DurationUnit::Month
+                },
+                tier: Some(1005)
+            }]
         );
     }
 
     #[test]
     fn unknown_fields_are_rejected() {
-        let text = "[catalog]\n[[catalog.products]]\nid = \"a\"\nname = \"A\"\naddons = true\n";
+        let text =
+            "[catalog]\n[[catalog.products]]\nproductId = \"a\"\nname = \"A\"\naddons = true\n";
         #[derive(Debug, serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         #[allow(dead_code)]
@@ -107,6 +140,21 @@ mod tests {
         }
         let err = toml::from_str::<File>(&text).unwrap_err().to_string();
         assert!(err.contains("2030-02-30"), "{err}");
+    }
+
+    #[test]
+    fn old_shape_is_refused_naming_the_rename() {
+        let old = "[catalog]\n[[catalog.products]]\nid = \"a\"\nname = \"A\"\n";
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct File {
+            catalog: CatalogConfig,
+        }
+        let err = toml::from_str::<File>(old).unwrap_err().to_string();
+        assert!(
+            err.contains("catalog.products[0].id") && err.contains("productId"),
+            "{err}"
+        );
     }
 
     #[test]

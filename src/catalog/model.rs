@@ -1,158 +1,17 @@
-//! Catalog 2.0 configuration types and the validated, indexed [`Catalog`].
+//! The validated, indexed [`Catalog`] and the derived notions queries and orders share.
 //!
-//! Field names follow Roku's Catalog 2.0 vocabulary (product, purchase option, add-on,
-//! bundle, exclusivity group, base offer) so the config reads like the Roku dashboard.
+//! Depends on the config types and on validation, never the other way round: validation
+//! reads plain config, and only a catalog that passed it gets indexed here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::date::Date;
-use super::tiers::tier_price_cents;
+use super::config::{CatalogConfig, Product, PurchaseOption};
 use super::validate::{CatalogError, validate};
 
-/// The `[catalog]` config section. `Default` is an empty catalog, which disables Catalog 2.0
-/// features rather than failing startup.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogConfig {
-    #[serde(default)]
-    pub products: Vec<Product>,
-    #[serde(default)]
-    pub purchase_options: Vec<PurchaseOption>,
-}
-
-/// A Roku product (`productId`): what a customer is entitled to, independent of price.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Product {
-    pub id: String,
-    pub name: String,
-    #[serde(default)]
-    pub addon: bool,
-    /// Base products any one of which unlocks this add-on.
-    #[serde(default)]
-    pub prerequisites: Vec<String>,
-    /// Roku `productExclusivityGroup`: a customer holds at most one product per group.
-    #[serde(default)]
-    pub exclusivity_group: Option<String>,
-    /// Provider offer ids this product entitles (e.g. `S123_US`).
-    #[serde(default)]
-    pub offers: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BillingPeriod {
-    Monthly,
-    Quarterly,
-    Annual,
-}
-
-impl BillingPeriod {
-    pub fn months(self) -> u32 {
-        match self {
-            BillingPeriod::Monthly => 1,
-            BillingPeriod::Quarterly => 3,
-            BillingPeriod::Annual => 12,
-        }
-    }
-
-    /// ISO-8601 duration of `n` periods, in the unit Roku's catalog uses for it.
-    pub fn iso_duration(self, n: u32) -> String {
-        match self {
-            BillingPeriod::Annual => format!("P{n}Y"),
-            other => format!("P{}M", other.months() * n),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BillingPeriod::Monthly => "monthly",
-            BillingPeriod::Quarterly => "quarterly",
-            BillingPeriod::Annual => "annual",
-        }
-    }
-}
-
-/// The offer a purchase option starts with before the regular price applies.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum BaseOffer {
-    #[default]
-    None,
-    /// Exactly one of `days`/`months`; validation enforces that because TOML can't.
-    FreeTrial {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        days: Option<u32>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        months: Option<u32>,
-    },
-    /// `periods` billing periods at price `tier`.
-    Introductory { periods: u32, tier: u32 },
-}
-
-impl BaseOffer {
-    pub fn phase(&self) -> Phase {
-        match self {
-            BaseOffer::None => Phase::Regular,
-            BaseOffer::FreeTrial { .. } => Phase::Trial,
-            BaseOffer::Introductory { .. } => Phase::Introductory,
-        }
-    }
-}
-
-/// A pricing phase of a billing plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    Trial,
-    Introductory,
-    Regular,
-}
-
-/// A purchase option (SKU): how one or more products are sold.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PurchaseOption {
-    pub sku: String,
-    pub display_name: String,
-    #[serde(default)]
-    pub description: String,
-    pub billing_period: BillingPeriod,
-    /// Regular price tier.
-    pub tier: u32,
-    #[serde(default)]
-    pub base_offer: BaseOffer,
-    /// One product for a base or add-on option; several for a bundle.
-    pub products: Vec<String>,
-    /// First day the option is offered (inclusive).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offer_start: Option<Date>,
-    /// Last day the option is offered (inclusive).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offer_end: Option<Date>,
-    #[serde(default = "default_language")]
-    pub language: String,
-}
-
-fn default_language() -> String {
-    "en".to_owned()
-}
-
-impl PurchaseOption {
-    pub fn is_offered_on(&self, day: Date) -> bool {
-        self.offer_start.is_none_or(|s| s <= day) && self.offer_end.is_none_or(|e| day <= e)
-    }
-
-    /// Regular price in cents; validated catalogs always have one.
-    pub fn price_cents(&self) -> Option<u64> {
-        tier_price_cents(self.tier)
-    }
-}
-
-/// Catalog 2.0 option type, derived from the products rather than configured, so it can't
-/// contradict them.
+/// Base, add-on or bundle: derived from the option's products rather than configured, so it
+/// can't contradict them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptionKind {
@@ -161,7 +20,7 @@ pub enum OptionKind {
     Bundle,
 }
 
-/// Roku `purchaseStatus` of a customer's purchase.
+/// Whether a purchase still counts for order checks and the lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum PurchaseStatus {
     #[default]
@@ -183,7 +42,7 @@ impl PurchaseStatus {
     }
 }
 
-/// A purchase the customer already holds, as input to queries and order checks.
+/// A purchase the customer already holds, as input to order checks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OwnedPurchase {
@@ -222,7 +81,7 @@ impl Catalog {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let products = index(config.products.iter().map(|p| p.id.as_str()));
+        let products = index(config.products.iter().map(|p| p.product_id.as_str()));
         let options = index(config.purchase_options.iter().map(|o| o.sku.as_str()));
         let mut by_offer: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, p) in config.products.iter().enumerate() {
@@ -273,7 +132,7 @@ impl Catalog {
     }
 
     pub(crate) fn kind_of(&self, option: &PurchaseOption) -> OptionKind {
-        match option.products.as_slice() {
+        match option.product_ids.as_slice() {
             [one] if self.product(one).is_some_and(|p| p.addon) => OptionKind::Addon,
             [_] => OptionKind::Base,
             _ => OptionKind::Bundle,
@@ -284,9 +143,9 @@ impl Catalog {
     pub fn offers_for_sku(&self, sku: &str) -> Option<Vec<(String, String)>> {
         let option = self.option(sku)?;
         let mut out = Vec::new();
-        for pid in &option.products {
+        for pid in &option.product_ids {
             if let Some(p) = self.product(pid) {
-                out.extend(p.offers.iter().map(|o| (p.id.clone(), o.clone())));
+                out.extend(p.offers.iter().map(|o| (p.product_id.clone(), o.clone())));
             }
         }
         Some(out)
@@ -305,7 +164,7 @@ impl Catalog {
     pub fn owned_products<'a>(&'a self, owned: &'a OwnedPurchase) -> Vec<&'a str> {
         if owned.products.is_empty() {
             self.option(&owned.sku)
-                .map(|o| o.products.iter().map(String::as_str).collect())
+                .map(|o| o.product_ids.iter().map(String::as_str).collect())
                 .unwrap_or_default()
         } else {
             owned.products.iter().map(String::as_str).collect()
@@ -319,7 +178,7 @@ impl Catalog {
     {
         products
             .into_iter()
-            .filter_map(|p| self.product(p)?.exclusivity_group.as_deref())
+            .filter_map(|p| self.product(p)?.product_exclusivity_group.as_deref())
             .collect()
     }
 }
@@ -361,7 +220,7 @@ mod tests {
         let ids: Vec<&str> = c
             .products_for_offer("S300_US")
             .iter()
-            .map(|p| p.id.as_str())
+            .map(|p| p.product_id.as_str())
             .collect();
         assert_eq!(ids, ["sports", "sportsplus"]);
         assert!(c.products_for_offer("S999_US").is_empty());
@@ -378,25 +237,5 @@ mod tests {
             Some(OptionKind::Bundle)
         );
         assert_eq!(c.option_kind("nope"), None);
-    }
-
-    #[test]
-    fn iso_durations() {
-        assert_eq!(BillingPeriod::Monthly.iso_duration(1), "P1M");
-        assert_eq!(BillingPeriod::Quarterly.iso_duration(2), "P6M");
-        assert_eq!(BillingPeriod::Annual.iso_duration(1), "P1Y");
-    }
-
-    #[test]
-    fn base_offer_rejects_unknown_fields() {
-        #[derive(Deserialize)]
-        struct W {
-            #[allow(dead_code)]
-            o: BaseOffer,
-        }
-        let bad = "o = { type = \"free_trial\", dayz = 7 }";
-        assert!(toml::from_str::<W>(bad).is_err());
-        let ok = "o = { type = \"introductory\", periods = 3, tier = 1005 }";
-        assert!(toml::from_str::<W>(ok).is_ok());
     }
 }

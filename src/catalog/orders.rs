@@ -8,14 +8,15 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Catalog, OwnedPurchase, PurchaseOption, PurchaseStatus};
+use super::config::PurchaseOption;
+use super::model::{Catalog, OwnedPurchase, PurchaseStatus};
 
-/// One DoOrder v2 order item.
+/// One DoOrder v2 order item, with exactly the guide's fields: `qty` is required as in every
+/// example, `action` and `replacedPurchase` are optional.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderItem {
     pub sku: String,
-    #[serde(default = "one")]
     pub qty: u32,
     /// `"Upgrade"` or `"Downgrade"`, case-sensitive as on Roku; kept as a string so a wrong
     /// spelling is reported as a violation rather than a parse failure.
@@ -23,10 +24,6 @@ pub struct OrderItem {
     pub action: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_purchase: Option<ReplacedPurchase>,
-}
-
-fn one() -> u32 {
-    1
 }
 
 impl OrderItem {
@@ -44,19 +41,17 @@ impl OrderItem {
             action: Some(action.to_owned()),
             replaced_purchase: Some(ReplacedPurchase {
                 sku: replaced_sku.to_owned(),
-                purchase_id: None,
             }),
             ..OrderItem::buy(sku)
         }
     }
 }
 
+/// DoOrder's `replacedPurchase`: only the SKU being replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplacedPurchase {
     pub sku: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub purchase_id: Option<String>,
 }
 
 /// A reason the order would fail or leave the customer in an invalid state.
@@ -153,7 +148,7 @@ pub fn check_order(
         .flat_map(|h| catalog.owned_products(h))
         .collect();
     for k in known.iter().filter(|k| k.intent != Intent::Invalid) {
-        after.extend(k.option.products.iter().map(String::as_str));
+        after.extend(k.option.product_ids.iter().map(String::as_str));
     }
 
     let retained = retained_addons(catalog, &held, &replaced);
@@ -170,9 +165,9 @@ pub fn check_order(
         }
         check_addon_bases(catalog, k, &after, &mut out);
 
-        let mine = catalog.groups_of(k.option.products.iter().map(String::as_str));
+        let mine = catalog.groups_of(k.option.product_ids.iter().map(String::as_str));
         for other in &known[i + 1..] {
-            let theirs = catalog.groups_of(other.option.products.iter().map(String::as_str));
+            let theirs = catalog.groups_of(other.option.product_ids.iter().map(String::as_str));
             if let Some(g) = mine.intersection(&theirs).next() {
                 out.push(Violation::new(
                     "exclusivity_conflict",
@@ -261,7 +256,7 @@ fn intent_of<'a>(
             };
             // Roku moves between plans within an exclusivity group; anything else is a
             // separate purchase plus a cancellation.
-            let new_groups = catalog.groups_of(option.products.iter().map(String::as_str));
+            let new_groups = catalog.groups_of(option.product_ids.iter().map(String::as_str));
             let old_groups = catalog.groups_of(catalog.owned_products(old));
             if new_groups.is_disjoint(&old_groups) {
                 out.push(Violation::new(
@@ -293,7 +288,7 @@ fn check_addon_bases(
     after: &BTreeSet<&str>,
     out: &mut Vec<Violation>,
 ) {
-    for pid in &k.option.products {
+    for pid in &k.option.product_ids {
         let Some(p) = catalog.product(pid).filter(|p| p.addon) else {
             continue;
         };
@@ -304,7 +299,7 @@ fn check_addon_bases(
                 format!(
                     "{}: add-on {} needs one of {} owned or in the same order",
                     k.item.sku,
-                    p.id,
+                    p.product_id,
                     p.prerequisites.join(", ")
                 ),
             ));
@@ -499,23 +494,29 @@ mod tests {
     fn parses_do_order_v2_items() {
         let items: Vec<OrderItem> = serde_json::from_value(json!([
             {"sku": "premium-monthly", "qty": 1, "action": "Upgrade",
-             "replacedPurchase": {"sku": "basic-monthly", "purchaseId": "abc"}},
+             "replacedPurchase": {"sku": "basic-monthly"}},
             {"sku": "sports-monthly", "qty": 1}
         ]))
         .unwrap();
         assert_eq!(
-            items[0]
-                .replaced_purchase
-                .as_ref()
-                .unwrap()
-                .purchase_id
-                .as_deref(),
-            Some("abc")
+            items[0].replaced_purchase.as_ref().unwrap().sku,
+            "basic-monthly"
         );
         let owned = [
             OwnedPurchase::active("basic-monthly"),
             OwnedPurchase::active("sports-monthly"),
         ];
         assert!(check_order(&example(), &items, &owned).is_empty());
+        // Fields the guide doesn't list are refused, not ignored.
+        for bad in [
+            json!({"sku": "a", "qty": 1, "replacedPurchase": {"sku": "b", "purchaseId": "x"}}),
+            json!({"sku": "a", "qty": 1, "quantity": 1}),
+            json!({"sku": "a"}),
+        ] {
+            assert!(
+                serde_json::from_value::<OrderItem>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -5,8 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::model::{BaseOffer, BillingPeriod, CatalogConfig, Product, PurchaseOption};
+use super::config::{CatalogConfig, Product, PurchaseOption};
 use super::tiers::{format_usd, tier_price_cents};
+use super::vocab::{BillingFrequency, DurationUnit, PhaseType};
 
 /// Roku's limit on a purchase option's display name.
 pub const MAX_DISPLAY_NAME_CHARS: usize = 30;
@@ -22,13 +23,13 @@ pub enum CatalogError {
     DuplicateProduct { id: String },
     #[error("purchase option {sku}: duplicate sku")]
     DuplicateSku { sku: String },
-    #[error("purchase option {sku}: display name must not be empty")]
+    #[error("purchase option {sku}: name must not be empty")]
     DisplayNameEmpty { sku: String },
     #[error(
-        "purchase option {sku}: display name is {len} characters, the limit is {MAX_DISPLAY_NAME_CHARS}"
+        "purchase option {sku}: name is {len} characters, the limit is {MAX_DISPLAY_NAME_CHARS}"
     )]
     DisplayNameTooLong { sku: String, len: usize },
-    #[error("purchase option {sku}: display name must be ASCII for language {language:?}")]
+    #[error("purchase option {sku}: name must be ASCII for language {language:?}")]
     DisplayNameNotAscii { sku: String, language: String },
     #[error("product {product}: an add-on needs at least one prerequisite")]
     AddonWithoutPrerequisite { product: String },
@@ -48,7 +49,7 @@ pub enum CatalogError {
         "product {product}: prerequisites must all be in one exclusivity group, found {groups}"
     )]
     PrerequisitesSpanGroups { product: String, groups: String },
-    #[error("purchase option {sku}: lists no products")]
+    #[error("purchase option {sku}: lists no productIds")]
     OptionWithoutProducts { sku: String },
     #[error("purchase option {sku}: unknown product {product}")]
     UnknownOptionProduct { sku: String, product: String },
@@ -84,6 +85,12 @@ pub enum CatalogError {
         base: String,
         base_periods: String,
     },
+    #[error(
+        "purchase option {sku}: type {kind} is not a subscription; the bridge's catalog sells MonthlySub, QuarterlySub or YearlySub"
+    )]
+    NotASubscription { sku: String, kind: &'static str },
+    #[error("purchase option {sku}: phases: {why}")]
+    PhaseShape { sku: String, why: &'static str },
     #[error("purchase option {sku}: unknown price tier {tier}")]
     UnknownTier { sku: String, tier: u32 },
     #[error("purchase option {sku}: unknown introductory price tier {tier}")]
@@ -96,11 +103,11 @@ pub enum CatalogError {
         intro: String,
         regular: String,
     },
-    #[error("purchase option {sku}: introductory offer needs at least one period")]
+    #[error("purchase option {sku}: a ReducedPrice phase needs a duration above zero")]
     IntroductoryWithoutPeriods { sku: String },
-    #[error("purchase option {sku}: free trial needs exactly one of days or months, above zero")]
+    #[error("purchase option {sku}: a FreeTrial phase lasts a number of Days or Months above zero")]
     InvalidTrialLength { sku: String },
-    #[error("purchase option {sku}: offer_end {end} must be after offer_start {start}")]
+    #[error("purchase option {sku}: offerEndDate {end} must be after offerStartDate {start}")]
     OfferWindowInverted {
         sku: String,
         start: String,
@@ -129,6 +136,8 @@ impl CatalogError {
                 "addon_bundle_base"
             }
             AddonBillingMismatch { .. } => "addon_billing_period",
+            NotASubscription { .. } => "not_a_subscription",
+            PhaseShape { .. } => "phase_shape",
             UnknownTier { .. } | UnknownIntroductoryTier { .. } => "unknown_tier",
             IntroductoryNotCheaper { .. } => "introductory_not_cheaper",
             IntroductoryWithoutPeriods { .. } => "introductory_periods",
@@ -167,10 +176,12 @@ fn index_products<'a>(
 ) -> BTreeMap<&'a str, &'a Product> {
     let mut map = BTreeMap::new();
     for (index, p) in cfg.products.iter().enumerate() {
-        if p.id.is_empty() {
+        if p.product_id.is_empty() {
             errs.push(CatalogError::EmptyProductId { index });
-        } else if map.insert(p.id.as_str(), p).is_some() {
-            errs.push(CatalogError::DuplicateProduct { id: p.id.clone() });
+        } else if map.insert(p.product_id.as_str(), p).is_some() {
+            errs.push(CatalogError::DuplicateProduct {
+                id: p.product_id.clone(),
+            });
         }
     }
     map
@@ -180,14 +191,14 @@ fn check_product(p: &Product, products: &BTreeMap<&str, &Product>, errs: &mut Ve
     if !p.addon {
         if !p.prerequisites.is_empty() {
             errs.push(CatalogError::PrerequisitesOnBase {
-                product: p.id.clone(),
+                product: p.product_id.clone(),
             });
         }
         return;
     }
     if p.prerequisites.is_empty() {
         errs.push(CatalogError::AddonWithoutPrerequisite {
-            product: p.id.clone(),
+            product: p.product_id.clone(),
         });
     }
     // Several prerequisites mean "any one of these bases"; Roku only allows that when the
@@ -196,21 +207,25 @@ fn check_product(p: &Product, products: &BTreeMap<&str, &Product>, errs: &mut Ve
     for pre in &p.prerequisites {
         match products.get(pre.as_str()) {
             None => errs.push(CatalogError::UnknownPrerequisite {
-                product: p.id.clone(),
+                product: p.product_id.clone(),
                 prerequisite: pre.clone(),
             }),
             Some(base) if base.addon => errs.push(CatalogError::PrerequisiteNotBase {
-                product: p.id.clone(),
+                product: p.product_id.clone(),
                 prerequisite: pre.clone(),
             }),
             Some(base) => {
-                groups.insert(base.exclusivity_group.as_deref().unwrap_or("(none)"));
+                groups.insert(
+                    base.product_exclusivity_group
+                        .as_deref()
+                        .unwrap_or("(none)"),
+                );
             }
         }
     }
     if p.prerequisites.len() > 1 && (groups.len() > 1 || groups.contains("(none)")) {
         errs.push(CatalogError::PrerequisitesSpanGroups {
-            product: p.id.clone(),
+            product: p.product_id.clone(),
             groups: groups.into_iter().collect::<Vec<_>>().join(", "),
         });
     }
@@ -222,7 +237,7 @@ fn is_english(language: &str) -> bool {
 }
 
 fn check_display_name(o: &PurchaseOption, errs: &mut Vec<CatalogError>) {
-    let len = o.display_name.chars().count();
+    let len = o.name.chars().count();
     if len == 0 {
         errs.push(CatalogError::DisplayNameEmpty { sku: o.sku.clone() });
     } else if len > MAX_DISPLAY_NAME_CHARS {
@@ -231,7 +246,7 @@ fn check_display_name(o: &PurchaseOption, errs: &mut Vec<CatalogError>) {
             len,
         });
     }
-    if is_english(&o.language) && !o.display_name.is_ascii() {
+    if is_english(&o.language) && !o.name.is_ascii() {
         errs.push(CatalogError::DisplayNameNotAscii {
             sku: o.sku.clone(),
             language: o.language.clone(),
@@ -240,46 +255,74 @@ fn check_display_name(o: &PurchaseOption, errs: &mut Vec<CatalogError>) {
 }
 
 fn check_pricing(o: &PurchaseOption, errs: &mut Vec<CatalogError>) {
+    let sku = || o.sku.clone();
+    if o.kind.billing_frequency().is_none() {
+        errs.push(CatalogError::NotASubscription {
+            sku: sku(),
+            kind: o.kind.as_str(),
+        });
+    }
     let regular = tier_price_cents(o.tier);
     if regular.is_none() {
         errs.push(CatalogError::UnknownTier {
-            sku: o.sku.clone(),
+            sku: sku(),
             tier: o.tier,
         });
     }
-    match &o.base_offer {
-        BaseOffer::None => {}
-        BaseOffer::FreeTrial { days, months } => {
-            let ok = matches!((days, months), (Some(d), None) if *d > 0)
-                || matches!((days, months), (None, Some(m)) if *m > 0);
-            if !ok {
-                errs.push(CatalogError::InvalidTrialLength { sku: o.sku.clone() });
-            }
-        }
-        BaseOffer::Introductory { periods, tier } => {
-            if *periods == 0 {
-                errs.push(CatalogError::IntroductoryWithoutPeriods { sku: o.sku.clone() });
-            }
-            match (tier_price_cents(*tier), regular) {
-                (None, _) => errs.push(CatalogError::UnknownIntroductoryTier {
-                    sku: o.sku.clone(),
-                    tier: *tier,
-                }),
-                (Some(intro), Some(reg)) if intro >= reg => {
-                    errs.push(CatalogError::IntroductoryNotCheaper {
-                        sku: o.sku.clone(),
-                        intro: format_usd(intro),
-                        regular: format_usd(reg),
-                    })
+    if o.phases.len() > 1 {
+        errs.push(CatalogError::PhaseShape {
+            sku: sku(),
+            why: "at most one base offer phase (FreeTrial or ReducedPrice)",
+        });
+    }
+    for phase in &o.phases {
+        match phase.kind {
+            PhaseType::RegularPrice => errs.push(CatalogError::PhaseShape {
+                sku: sku(),
+                why: "the RegularPrice phase follows from type and tier; list only a FreeTrial or ReducedPrice phase",
+            }),
+            PhaseType::FreeTrial => {
+                // The Dashboard offers trial lengths in days or months only.
+                let unit_ok = matches!(phase.duration.unit, DurationUnit::Day | DurationUnit::Month);
+                if phase.duration.quantity == 0 || !unit_ok {
+                    errs.push(CatalogError::InvalidTrialLength { sku: sku() });
                 }
-                _ => {}
+                if phase.tier.is_some() {
+                    errs.push(CatalogError::PhaseShape {
+                        sku: sku(),
+                        why: "a FreeTrial phase has no tier",
+                    });
+                }
+            }
+            PhaseType::ReducedPrice => {
+                if phase.duration.quantity == 0 {
+                    errs.push(CatalogError::IntroductoryWithoutPeriods { sku: sku() });
+                }
+                let Some(tier) = phase.tier else {
+                    errs.push(CatalogError::PhaseShape {
+                        sku: sku(),
+                        why: "a ReducedPrice phase needs the tier of its price",
+                    });
+                    continue;
+                };
+                match (tier_price_cents(tier), regular) {
+                    (None, _) => errs.push(CatalogError::UnknownIntroductoryTier { sku: sku(), tier }),
+                    (Some(intro), Some(reg)) if intro >= reg => {
+                        errs.push(CatalogError::IntroductoryNotCheaper {
+                            sku: sku(),
+                            intro: format_usd(intro),
+                            regular: format_usd(reg),
+                        })
+                    }
+                    _ => {}
+                }
             }
         }
     }
 }
 
 fn check_window(o: &PurchaseOption, errs: &mut Vec<CatalogError>) {
-    if let (Some(start), Some(end)) = (o.offer_start, o.offer_end) {
+    if let (Some(start), Some(end)) = (o.offer_start_date, o.offer_end_date) {
         if end <= start {
             errs.push(CatalogError::OfferWindowInverted {
                 sku: o.sku.clone(),
@@ -295,13 +338,13 @@ fn check_option_products(
     products: &BTreeMap<&str, &Product>,
     errs: &mut Vec<CatalogError>,
 ) {
-    if o.products.is_empty() {
+    if o.product_ids.is_empty() {
         errs.push(CatalogError::OptionWithoutProducts { sku: o.sku.clone() });
         return;
     }
     let mut known: Vec<&Product> = Vec::new();
     let mut listed = BTreeSet::new();
-    for pid in &o.products {
+    for pid in &o.product_ids {
         if !listed.insert(pid.as_str()) {
             errs.push(CatalogError::DuplicateOptionProduct {
                 sku: o.sku.clone(),
@@ -317,40 +360,43 @@ fn check_option_products(
             }),
         }
     }
-    if o.products.len() < 2 {
+    if o.product_ids.len() < 2 {
         return;
     }
     // A bundle grants all its products at once, so two from one exclusivity group would
     // break the group's "at most one" promise.
     let mut by_group: BTreeMap<&str, &str> = BTreeMap::new();
     for p in &known {
-        if let Some(g) = p.exclusivity_group.as_deref() {
-            if let Some(first) = by_group.insert(g, p.id.as_str()) {
+        if let Some(g) = p.product_exclusivity_group.as_deref() {
+            if let Some(first) = by_group.insert(g, p.product_id.as_str()) {
                 errs.push(CatalogError::BundleExclusivityConflict {
                     sku: o.sku.clone(),
                     group: g.to_owned(),
                     first: first.to_owned(),
-                    second: p.id.clone(),
+                    second: p.product_id.clone(),
                 });
             }
         }
     }
     for addon in known.iter().filter(|p| p.addon) {
         let bases: Vec<&&Product> = known.iter().filter(|p| !p.addon).collect();
-        if !bases.iter().any(|b| addon.prerequisites.contains(&b.id)) {
+        if !bases
+            .iter()
+            .any(|b| addon.prerequisites.contains(&b.product_id))
+        {
             errs.push(CatalogError::AddonBundledWithoutBase {
                 sku: o.sku.clone(),
-                addon: addon.id.clone(),
+                addon: addon.product_id.clone(),
             });
         }
         for b in bases
             .iter()
-            .filter(|b| !addon.prerequisites.contains(&b.id))
+            .filter(|b| !addon.prerequisites.contains(&b.product_id))
         {
             errs.push(CatalogError::AddonBundledWithNonPrerequisite {
                 sku: o.sku.clone(),
-                addon: addon.id.clone(),
-                product: b.id.clone(),
+                addon: addon.product_id.clone(),
+                product: b.product_id.clone(),
             });
         }
     }
@@ -364,34 +410,34 @@ fn check_addon_billing(
     products: &BTreeMap<&str, &Product>,
     errs: &mut Vec<CatalogError>,
 ) {
-    let mut base_periods: BTreeMap<&str, BTreeSet<BillingPeriod>> = BTreeMap::new();
+    let mut base_periods: BTreeMap<&str, BTreeSet<BillingFrequency>> = BTreeMap::new();
     for o in &cfg.purchase_options {
-        if let [only] = o.products.as_slice() {
-            base_periods
-                .entry(only.as_str())
-                .or_default()
-                .insert(o.billing_period);
+        if let ([only], Some(f)) = (o.product_ids.as_slice(), o.kind.billing_frequency()) {
+            base_periods.entry(only.as_str()).or_default().insert(f);
         }
     }
     for o in &cfg.purchase_options {
-        let [only] = o.products.as_slice() else {
+        let [only] = o.product_ids.as_slice() else {
             continue;
         };
         let Some(addon) = products.get(only.as_str()).filter(|p| p.addon) else {
+            continue;
+        };
+        let Some(period) = o.kind.billing_frequency() else {
             continue;
         };
         for pre in &addon.prerequisites {
             let Some(periods) = base_periods.get(pre.as_str()) else {
                 continue;
             };
-            if !periods.contains(&o.billing_period) {
+            if !periods.contains(&period) {
                 errs.push(CatalogError::AddonBillingMismatch {
                     sku: o.sku.clone(),
-                    period: o.billing_period.as_str(),
+                    period: frequency_name(period),
                     base: pre.clone(),
                     base_periods: periods
                         .iter()
-                        .map(|p| p.as_str())
+                        .map(|p| frequency_name(*p))
                         .collect::<Vec<_>>()
                         .join(", "),
                 });
@@ -400,11 +446,21 @@ fn check_addon_billing(
     }
 }
 
+fn frequency_name(f: BillingFrequency) -> &'static str {
+    match f {
+        BillingFrequency::Monthly => "Monthly",
+        BillingFrequency::Quarterly => "Quarterly",
+        BillingFrequency::Yearly => "Yearly",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::example_config;
     use super::*;
     use crate::catalog::Date;
+    use crate::catalog::config::OfferPhase;
+    use crate::catalog::vocab::{Duration, OptionType};
 
     fn opt<'a>(cfg: &'a mut CatalogConfig, sku: &str) -> &'a mut PurchaseOption {
         cfg.purchase_options
@@ -414,7 +470,10 @@ mod tests {
     }
 
     fn prod<'a>(cfg: &'a mut CatalogConfig, id: &str) -> &'a mut Product {
-        cfg.products.iter_mut().find(|p| p.id == id).unwrap()
+        cfg.products
+            .iter_mut()
+            .find(|p| p.product_id == id)
+            .unwrap()
     }
 
     /// Applies one mutation to the example and expects exactly the given rule to fire, with
@@ -435,20 +494,20 @@ mod tests {
     #[test]
     fn display_name_too_long() {
         expect(
-            |c| opt(c, "basic-monthly").display_name = "A".repeat(31),
+            |c| opt(c, "basic-monthly").name = "A".repeat(31),
             "display_name_length",
             &["basic-monthly", "31"],
         );
         // Exactly 30 is fine.
         let mut cfg = example_config();
-        opt(&mut cfg, "basic-monthly").display_name = "A".repeat(30);
+        opt(&mut cfg, "basic-monthly").name = "A".repeat(30);
         assert!(validate(&cfg).is_empty());
     }
 
     #[test]
     fn display_name_empty() {
         expect(
-            |c| opt(c, "basic-monthly").display_name.clear(),
+            |c| opt(c, "basic-monthly").name.clear(),
             "display_name_length",
             &["basic-monthly"],
         );
@@ -457,26 +516,26 @@ mod tests {
     #[test]
     fn display_name_ascii_for_english_only() {
         expect(
-            |c| opt(c, "basic-monthly").display_name = "Básico".into(),
+            |c| opt(c, "basic-monthly").name = "Básico".into(),
             "display_name_ascii",
             &["basic-monthly"],
         );
         let mut cfg = example_config();
         let o = opt(&mut cfg, "basic-monthly");
-        o.display_name = "Básico mensual".into();
+        o.name = "Básico mensual".into();
         o.language = "es".into();
         assert!(validate(&cfg).is_empty());
         // Length counts characters, not bytes.
-        opt(&mut cfg, "basic-monthly").display_name = "é".repeat(30);
+        opt(&mut cfg, "basic-monthly").name = "é".repeat(30);
         assert!(validate(&cfg).is_empty());
     }
 
     #[test]
     fn addon_billing_period_matches_base() {
         expect(
-            |c| opt(c, "sports-monthly").billing_period = BillingPeriod::Quarterly,
+            |c| opt(c, "sports-monthly").kind = OptionType::QuarterlySub,
             "addon_billing_period",
-            &["sports-monthly", "quarterly", "premium", "monthly"],
+            &["sports-monthly", "Quarterly", "premium", "Monthly"],
         );
     }
 
@@ -491,7 +550,7 @@ mod tests {
         );
         expect(
             |c| {
-                opt(c, "premium-sports-monthly").products =
+                opt(c, "premium-sports-monthly").product_ids =
                     vec!["sports".into(), "sportsplus".into()]
             },
             "addon_bundle_base",
@@ -503,7 +562,7 @@ mod tests {
     fn bundle_exclusivity_conflict() {
         expect(
             |c| {
-                opt(c, "premium-sports-monthly").products =
+                opt(c, "premium-sports-monthly").product_ids =
                     vec!["premium".into(), "sports".into(), "sportsplus".into()]
             },
             "bundle_exclusivity_conflict",
@@ -514,12 +573,12 @@ mod tests {
     #[test]
     fn prerequisites_in_one_group() {
         expect(
-            |c| prod(c, "premium").exclusivity_group = Some("other".into()),
+            |c| prod(c, "premium").product_exclusivity_group = Some("other".into()),
             "prerequisites_span_groups",
             &["sports", "plans", "other"],
         );
         expect(
-            |c| prod(c, "premium").exclusivity_group = None,
+            |c| prod(c, "premium").product_exclusivity_group = None,
             "prerequisites_span_groups",
             &["sports"],
         );
@@ -533,12 +592,7 @@ mod tests {
             &["basic-monthly", "401"],
         );
         expect(
-            |c| {
-                opt(c, "premium-monthly").base_offer = BaseOffer::Introductory {
-                    periods: 1,
-                    tier: 999,
-                }
-            },
+            |c| opt(c, "premium-monthly").phases = vec![reduced(1, 999)],
             "unknown_tier",
             &["premium-monthly", "999"],
         );
@@ -547,23 +601,13 @@ mod tests {
     #[test]
     fn introductory_must_be_cheaper() {
         expect(
-            |c| {
-                opt(c, "premium-monthly").base_offer = BaseOffer::Introductory {
-                    periods: 1,
-                    tier: 10,
-                }
-            },
+            |c| opt(c, "premium-monthly").phases = vec![reduced(1, 10)],
             "introductory_not_cheaper",
             &["premium-monthly", "$9.99"],
         );
         // $10.49 (tier 1010) vs $9.99 regular.
         expect(
-            |c| {
-                opt(c, "premium-monthly").base_offer = BaseOffer::Introductory {
-                    periods: 1,
-                    tier: 1010,
-                }
-            },
+            |c| opt(c, "premium-monthly").phases = vec![reduced(1, 1010)],
             "introductory_not_cheaper",
             &["premium-monthly", "$10.49"],
         );
@@ -572,12 +616,7 @@ mod tests {
     #[test]
     fn introductory_needs_periods() {
         expect(
-            |c| {
-                opt(c, "premium-monthly").base_offer = BaseOffer::Introductory {
-                    periods: 0,
-                    tier: 1005,
-                }
-            },
+            |c| opt(c, "premium-monthly").phases = vec![reduced(0, 1005)],
             "introductory_periods",
             &["premium-monthly"],
         );
@@ -585,22 +624,73 @@ mod tests {
 
     #[test]
     fn trial_length() {
-        for bad in [
-            (None, None),
-            (Some(7), Some(1)),
-            (Some(0), None),
-            (None, Some(0)),
+        for (quantity, unit) in [
+            (0, DurationUnit::Day),
+            (0, DurationUnit::Month),
+            (1, DurationUnit::Year),
+            (1, DurationUnit::Quarter),
         ] {
             expect(
                 |c| {
-                    opt(c, "basic-monthly").base_offer = BaseOffer::FreeTrial {
-                        days: bad.0,
-                        months: bad.1,
-                    }
+                    opt(c, "basic-monthly").phases = vec![OfferPhase {
+                        kind: PhaseType::FreeTrial,
+                        name: None,
+                        duration: Duration { quantity, unit },
+                        tier: None,
+                    }]
                 },
                 "trial_length",
                 &["basic-monthly"],
             );
+        }
+    }
+
+    #[test]
+    fn phase_shapes() {
+        let trial = |c: &mut CatalogConfig| opt(c, "basic-monthly").phases[0].clone();
+        expect(
+            |c| {
+                let t = trial(c);
+                opt(c, "basic-monthly").phases.push(t);
+            },
+            "phase_shape",
+            &["basic-monthly", "at most one"],
+        );
+        expect(
+            |c| opt(c, "basic-monthly").phases[0].kind = PhaseType::RegularPrice,
+            "phase_shape",
+            &["basic-monthly", "RegularPrice"],
+        );
+        expect(
+            |c| opt(c, "basic-monthly").phases[0].tier = Some(1),
+            "phase_shape",
+            &["basic-monthly", "no tier"],
+        );
+        expect(
+            |c| opt(c, "premium-monthly").phases[0].tier = None,
+            "phase_shape",
+            &["premium-monthly", "needs the tier"],
+        );
+    }
+
+    #[test]
+    fn only_subscriptions() {
+        expect(
+            |c| opt(c, "basic-annual").kind = OptionType::Consumable,
+            "not_a_subscription",
+            &["basic-annual", "Consumable"],
+        );
+    }
+
+    fn reduced(months: u32, tier: u32) -> OfferPhase {
+        OfferPhase {
+            kind: PhaseType::ReducedPrice,
+            name: None,
+            duration: Duration {
+                quantity: months,
+                unit: DurationUnit::Month,
+            },
+            tier: Some(tier),
         }
     }
 
@@ -612,7 +702,7 @@ mod tests {
             &["sports", "gold"],
         );
         expect(
-            |c| opt(c, "basic-annual").products = vec!["gold".into()],
+            |c| opt(c, "basic-annual").product_ids = vec!["gold".into()],
             "unknown_product",
             &["basic-annual", "gold"],
         );
@@ -637,7 +727,7 @@ mod tests {
             &["basic-monthly"],
         );
         expect(
-            |c| opt(c, "basic-annual").products = vec!["basic".into(), "basic".into()],
+            |c| opt(c, "basic-annual").product_ids = vec!["basic".into(), "basic".into()],
             "duplicate_option_product",
             &["basic-annual", "basic"],
         );
@@ -645,7 +735,7 @@ mod tests {
 
     #[test]
     fn empty_ids() {
-        expect(|c| c.products[0].id.clear(), "empty_id", &["#0"]);
+        expect(|c| c.products[0].product_id.clear(), "empty_id", &["#0"]);
         expect(|c| c.purchase_options[1].sku.clear(), "empty_id", &["#1"]);
     }
 
@@ -675,7 +765,7 @@ mod tests {
     #[test]
     fn option_without_products() {
         expect(
-            |c| opt(c, "basic-annual").products.clear(),
+            |c| opt(c, "basic-annual").product_ids.clear(),
             "option_without_products",
             &["basic-annual"],
         );
@@ -686,8 +776,8 @@ mod tests {
         expect(
             |c| {
                 let o = opt(c, "premium-sports-monthly");
-                o.offer_start = Date::parse("2025-06-01");
-                o.offer_end = Date::parse("2025-05-31");
+                o.offer_start_date = Date::parse("2025-06-01");
+                o.offer_end_date = Date::parse("2025-05-31");
             },
             "offer_window",
             &["premium-sports-monthly", "2025-05-31", "2025-06-01"],
@@ -695,8 +785,8 @@ mod tests {
         expect(
             |c| {
                 let o = opt(c, "premium-sports-monthly");
-                o.offer_start = Date::parse("2025-06-01");
-                o.offer_end = o.offer_start;
+                o.offer_start_date = Date::parse("2025-06-01");
+                o.offer_end_date = o.offer_start_date;
             },
             "offer_window",
             &["premium-sports-monthly"],
@@ -707,7 +797,7 @@ mod tests {
     fn reports_all_failures_at_once() {
         let mut cfg = example_config();
         opt(&mut cfg, "basic-monthly").tier = 0;
-        opt(&mut cfg, "basic-annual").display_name = "x".repeat(40);
+        opt(&mut cfg, "basic-annual").name = "x".repeat(40);
         prod(&mut cfg, "sportsplus").prerequisites.clear();
         let errs = validate(&cfg);
         assert_eq!(errs.len(), 3, "{errs:?}");

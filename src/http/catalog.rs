@@ -1,5 +1,6 @@
-//! Catalog 2.0 endpoints: QueryPurchaseOptions, DoOrder pre-validation, upgrade previews.
-//! The rules live in `crate::catalog`; this module only finds what the customer owns.
+//! Catalog 2.0 endpoints in Roku's ChannelStore shapes: GetCatalog, QueryPurchaseOptions,
+//! GetPurchases, DoOrder pre-validation, upgrade previews. The rules live in `crate::catalog`;
+//! this module parses, finds what the customer holds, and renders.
 
 use axum::{
     Json,
@@ -16,39 +17,136 @@ use super::{
     extract::JsonBody,
 };
 use crate::{
-    catalog::{self, Date, OrderItem, OwnedPurchase},
+    catalog::{self, Date, GetPurchases, OrderItem, OwnedPurchase, QueryParams},
     domain::{subscription::Subscription, time::EpochMs},
     store::now_ms,
 };
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct QueryRequest {
-    #[serde(default)]
-    queries: Vec<catalog::Query>,
+/// Every request of Roku's add-on workflow sets `version` to 2; other versions have other
+/// shapes, so they are refused rather than answered in the wrong one.
+fn check_version(version: Option<u32>) -> Result<(), ApiError> {
+    match version {
+        None | Some(2) => Ok(()),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_request",
+            "`version` must be 2 (Catalog 2.0).",
+        )),
+    }
 }
 
-/// `POST /roku/catalog/query`: QueryPurchaseOptions over the configured catalog, with the
-/// customer's purchases when a session comes along (`state`, `purchased`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogParams {
+    version: Option<u32>,
+}
+
+/// `GET /roku/catalog`: the configured catalog as GetCatalog's result.
+pub async fn get_catalog(
+    State(state): State<AppState>,
+    Query(q): Query<CatalogParams>,
+) -> Result<Json<Value>, ApiError> {
+    check_version(q.version)?;
+    let view = catalog::get_catalog(&state.live.load().catalog);
+    Ok(Json(json!(view)))
+}
+
+/// `POST /roku/catalog/query`: QueryPurchaseOptions' `params`. Queries the maps sent, else
+/// the configured catalog; with `state` conditions, the `purchasesMap` sent or, with a
+/// session, the customer's purchases as `GET /roku/purchases` lists them.
 pub async fn query(
     State(state): State<AppState>,
     OptionalSession(session): OptionalSession,
-    JsonBody(req): JsonBody<QueryRequest>,
+    JsonBody(params): JsonBody<QueryParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let owned = match &session {
-        Some(s) => owned_purchases(&state, &s.0.sub).await?,
-        None => Vec::new(),
+    check_version(params.version)?;
+    let live = state.live.load();
+    let configured = catalog::get_catalog(&live.catalog);
+    // Offer windows are the bridge's to enforce on its own catalog; a channel's map is
+    // queried as sent.
+    let today = params
+        .purchase_options_map
+        .is_none()
+        .then(|| Date::from_unix_ms(now_ms().max(0) as u64));
+    let options = params
+        .purchase_options_map
+        .unwrap_or(configured.purchase_options_map);
+    let products = params.products_map.unwrap_or(configured.products_map);
+    let wants_state = params.query.iter().any(|q| q.state.is_some());
+    let purchases = match (params.purchases_map, &session) {
+        (Some(map), _) => Some(map),
+        (None, Some(s)) if wants_state => Some(
+            customer_purchases(&state, &s.0.sub, true)
+                .await?
+                .purchases_map,
+        ),
+        (None, _) => None,
     };
-    let today = Date::from_unix_ms(now_ms().max(0) as u64);
-    let options = catalog::query(&state.live.load().catalog, &req.queries, &owned, today)
-        .map_err(|e| ApiError::unprocessable("invalid_query", format!("{e}.")))?;
-    Ok(Json(json!({ "purchaseOptionsMap": options })))
+    let invalid = |e: catalog::QueryError| {
+        if e.is_malformed() {
+            ApiError::bad_request("invalid_query", format!("{e}."))
+        } else {
+            ApiError::unprocessable("invalid_query", format!("{e}."))
+        }
+    };
+    match purchases {
+        Some(purchases) => {
+            let matched = catalog::query_purchases(&purchases, &options, &products, &params.query)
+                .map_err(invalid)?;
+            let their_options: serde_json::Map<String, Value> = matched
+                .keys()
+                .filter_map(|sku| Some((sku.clone(), json!(options.get(sku)?))))
+                .collect();
+            Ok(Json(
+                json!({ "purchasesMap": matched, "purchaseOptionsMap": their_options }),
+            ))
+        }
+        None => {
+            let matched = catalog::query_options(&options, &products, &params.query, today)
+                .map_err(invalid)?;
+            Ok(Json(json!({ "purchaseOptionsMap": matched })))
+        }
+    }
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PurchasesParams {
+    version: Option<u32>,
+    #[serde(default)]
+    include_expired: bool,
+}
+
+/// `GET /roku/purchases`: what the bridge knows of the customer's purchases, in GetPurchases'
+/// shape (`?includeExpired=true` adds the inactive ones).
+pub async fn purchases(
+    State(state): State<AppState>,
+    DeviceSession(session): DeviceSession,
+    Query(q): Query<PurchasesParams>,
+) -> Result<Json<Value>, ApiError> {
+    check_version(q.version)?;
+    let got = customer_purchases(&state, &session.sub, q.include_expired).await?;
+    Ok(Json(json!(got)))
+}
+
+/// The customer's purchases as `GET /roku/purchases` lists them.
+async fn customer_purchases(
+    state: &AppState,
+    customer_id: &str,
+    include_expired: bool,
+) -> Result<GetPurchases, ApiError> {
+    state
+        .holdings
+        .purchases(customer_id, include_expired)
+        .await
+        .map_err(|e| store_unavailable(&e))
+}
+
+/// DoOrder's `params`: `orderItems` exactly as Roku takes them.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderCheckRequest {
     order_items: Vec<OrderItem>,
+    version: Option<u32>,
 }
 
 /// `POST /roku/orders/check`: the DoOrder v2 `orderItems` checked against the catalog and what
@@ -58,6 +156,7 @@ pub async fn check_order(
     DeviceSession(session): DeviceSession,
     JsonBody(req): JsonBody<OrderCheckRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    check_version(req.version)?;
     if req.order_items.is_empty() || req.order_items.len() > 20 {
         return Err(ApiError::bad_request(
             "invalid_request",
@@ -94,7 +193,7 @@ pub async fn upgrade_preview(
         ));
     };
     let now = now_ms().max(0) as u64;
-    let period_ms = u64::from(from.billing_period.months()) * 30 * 86_400_000;
+    let period_ms = u64::from(from.kind.months().unwrap_or(1)) * 30 * 86_400_000;
     let mut end = None;
     for sub in subscriptions(&state, &session.sub).await? {
         if sub.product_code == q.from

@@ -112,7 +112,9 @@ fn device_ops() -> Vec<Op> {
         op("post", "/roku/sessions/revoke", sessions::revoke),
         op("get", "/roku/entitlements", entitlements::all),
         op("get", "/roku/entitlements/{code}", entitlements::one),
+        op("get", "/roku/catalog", catalog::get_catalog),
         op("post", "/roku/catalog/query", catalog::query),
+        op("get", "/roku/purchases", catalog::purchases),
         op(
             "get",
             "/roku/catalog/upgrade-preview",

@@ -118,13 +118,27 @@ pub fn spec(config: &Config) -> Value {
                 "422": error("Unknown product"),
             }), true),
         }},
+        "/roku/catalog": {"get": {
+            "summary": "GetCatalog: the configured products and purchase options",
+            "parameters": [{"name": "version", "in": "query", "required": false, "schema": {"const": 2}}],
+            "responses": common(json!({"200": ok("GetCatalog's result", "Catalog")}), false),
+        }},
         "/roku/catalog/query": {"post": {
-            "summary": "QueryPurchaseOptions over the catalog",
+            "summary": "QueryPurchaseOptions (its params) over the catalog, the maps sent, or purchases",
             "requestBody": json_body("CatalogQuery"),
             "responses": common(json!({
-                "200": ok("Matching purchase options", "PurchaseOptions"),
-                "422": error("A query that cannot be evaluated"),
+                "200": ok("Matching purchase options (and purchases)", "PurchaseOptions"),
+                "422": error("A reference the maps don't hold"),
             }), true),
+        }},
+        "/roku/purchases": {"get": {
+            "summary": "GetPurchases: what the bridge knows of the customer's purchases",
+            "security": bearer,
+            "parameters": [
+                {"name": "version", "in": "query", "required": false, "schema": {"const": 2}},
+                {"name": "includeExpired", "in": "query", "required": false, "schema": {"type": "boolean"}},
+            ],
+            "responses": common(json!({"200": ok("GetPurchases' result", "Purchases")}), true),
         }},
         "/roku/catalog/upgrade-preview": {"get": {
             "summary": "Estimate of a plan change",
@@ -280,11 +294,37 @@ fn schemas() -> Value {
         },
         "CatalogQuery": {
             "type": "object",
-            "properties": {"queries": {"type": "array", "items": {"type": "object"}}},
+            "properties": {
+                "query": {"type": "array", "items": {"type": "object"}},
+                "purchaseOptionsMap": {"type": "object"}, "productsMap": {"type": "object"},
+                "purchasesMap": {"type": "object"}, "version": {"const": 2},
+            },
+        },
+        "Catalog": {
+            "type": "object", "required": ["products", "productsMap", "purchaseOptions", "purchaseOptionsMap"],
+            "properties": {
+                "products": {"type": "array", "items": {"type": "object"}},
+                "productsMap": {"type": "object"},
+                "purchaseOptions": {"type": "array", "items": {"type": "object"}},
+                "purchaseOptionsMap": {"type": "object"},
+            },
+        },
+        "Purchases": {
+            "type": "object", "required": ["purchases", "purchasesMap", "products", "entitlements"],
+            "properties": {
+                "purchases": {"type": "array", "items": {"type": "object"}},
+                "purchasesMap": {"type": "object"},
+                "products": {"type": "array", "items": {"type": "object"}},
+                "productsMap": {"type": "object"},
+                "entitlements": {"type": "array", "items": {"type": "object"}},
+            },
         },
         "PurchaseOptions": {
             "type": "object", "required": ["purchaseOptionsMap"],
-            "properties": {"purchaseOptionsMap": {"type": "object", "additionalProperties": {"type": "object"}}},
+            "properties": {
+                "purchaseOptionsMap": {"type": "object", "additionalProperties": {"type": "object"}},
+                "purchasesMap": {"type": "object", "additionalProperties": {"type": "object"}},
+            },
         },
         "UpgradePreview": {
             "type": "object", "required": ["kind", "chargeNowCents", "estimate"],
@@ -297,12 +337,12 @@ fn schemas() -> Value {
         },
         "OrderCheck": {
             "type": "object", "required": ["orderItems"],
-            "properties": {"orderItems": {"type": "array", "minItems": 1, "maxItems": 20, "items": {
-                "type": "object", "required": ["sku"],
+            "properties": {"version": {"const": 2}, "orderItems": {"type": "array", "minItems": 1, "maxItems": 20, "items": {
+                "type": "object", "required": ["sku", "qty"], "additionalProperties": false,
                 "properties": {
                     "sku": string, "qty": {"type": "integer", "minimum": 1},
                     "action": {"enum": ["Upgrade", "Downgrade"]},
-                    "replacedPurchase": {"type": "object", "properties": {"sku": string, "purchaseId": string}},
+                    "replacedPurchase": {"type": "object", "required": ["sku"], "additionalProperties": false, "properties": {"sku": string}},
                 },
             }}},
         },

@@ -7,6 +7,7 @@ use super::{Store, StoreError, now_ms};
 use crate::domain::{
     ids::{ReceiptKey, canonical_id},
     receipt::{Outcome, ReceiptState, Step},
+    time::EpochMs,
 };
 
 /// A receipt as stored: the claim and what became of it.
@@ -102,6 +103,23 @@ impl Store {
         }
         query.execute(self.pool()).await?;
         Ok(self.receipt(key).await?.map(|r| r.state))
+    }
+
+    /// Every receipt claimed for a provider customer, oldest first, with when it was claimed.
+    pub async fn receipts_of_customer(
+        &self,
+        customer_id: &str,
+    ) -> Result<Vec<(StoredReceipt, EpochMs)>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, created_at FROM receipts WHERE customer_id = $1
+             ORDER BY created_at, purchase_id"
+        ))
+        .bind(customer_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((receipt_from(r)?, EpochMs(r.try_get("created_at")?))))
+            .collect()
     }
 
     pub async fn set_receipt_roku_customer(
