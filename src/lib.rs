@@ -26,6 +26,7 @@ pub mod roku;
 pub mod session;
 pub mod store;
 pub mod telemetry;
+pub mod wire;
 
 use config::Config;
 

@@ -340,7 +340,7 @@ pub struct ProviderConfig {
     pub environment: Environment,
     /// Cleeng's ids are numbers: `ROKU_BRIDGE__PROVIDER__PUBLISHER_ID=123456789` arrives as
     /// one, and is as good as the string.
-    #[serde(deserialize_with = "string_or_number")]
+    #[serde(deserialize_with = "crate::wire::string_or_number")]
     pub publisher_id: Option<String>,
     pub publisher_token: Option<SecretString>,
     pub receipt_url: Option<String>,
@@ -753,21 +753,6 @@ impl Config {
         })?;
         Ok((config, map))
     }
-}
-
-fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Id {
-        Text(String),
-        Unsigned(u64),
-        Signed(i64),
-    }
-    Ok(Option::<Id>::deserialize(d)?.map(|id| match id {
-        Id::Text(s) => s,
-        Id::Unsigned(n) => n.to_string(),
-        Id::Signed(n) => n.to_string(),
-    }))
 }
 
 fn is_secret_key(key: &str) -> bool {

@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha512};
 
-use crate::{config::IsuConfig, mapping::ProductMap};
+use crate::{config::IsuConfig, mapping::ProductMap, wire::bearer_token};
 
 pub const ISSUER: &str = "roku_instant_signup";
 
@@ -55,9 +55,7 @@ pub fn verify(
     leeway_secs: u64,
 ) -> Result<(), IsuAuthError> {
     let token = authorization
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
+        .and_then(bearer_token)
         .filter(|t| !t.is_empty())
         .ok_or(IsuAuthError::Missing)?;
     let header =
