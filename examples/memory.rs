@@ -18,7 +18,7 @@ use governor::{Quota, RateLimiter};
 use roku_bridge::{
     config::{EntitlementsConfig, LimitsConfig, ProviderConfig},
     entitlements::Entitlements,
-    http::limits::Limits,
+    limits::Limits,
     provider::Access,
 };
 use serde_json::json;

@@ -17,6 +17,7 @@ pub mod demo;
 pub mod effects;
 pub mod entitlements;
 pub mod http;
+pub mod limits;
 pub mod mapping;
 pub mod provider;
 pub mod relay;
@@ -76,7 +77,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     let live: reload::LiveConfig = Arc::new(arc_swap::ArcSwap::from_pointee(reload::Live::new(
         &config, mapping,
     )?));
-    http::limits::Limits::spawn_housekeeping(&live, config.limits.retain_interval);
+    reload::spawn_limits_housekeeping(&live, config.limits.retain_interval);
     let effects = Arc::new(effects::Effects::new(
         store.clone(),
         entitlements.clone(),

@@ -19,7 +19,7 @@ use arc_swap::ArcSwap;
 use crate::{
     catalog::Catalog,
     config::{CATALOG_FILE, Config, ConfigError, IsuConfig},
-    http::limits::Limits,
+    limits::Limits,
     mapping::ProductMap,
 };
 
@@ -67,6 +67,24 @@ pub fn reload(path: &Path, live: &LiveConfig, running: &Config) -> Result<(), Co
     }
     live.store(Arc::new(next));
     Ok(())
+}
+
+/// Runs [`Limits::shrink`] on the live limits every `every`, while the bridge runs (the task
+/// ends once the live set is dropped). It sits here, not with the limiters, because it follows
+/// whichever limits the latest reload installed.
+pub fn spawn_limits_housekeeping(live: &LiveConfig, every: Duration) {
+    let weak = Arc::downgrade(live);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match weak.upgrade() {
+                Some(live) => live.load().limits.shrink(),
+                None => break,
+            }
+        }
+    });
 }
 
 /// Reloads on SIGHUP and whenever the configuration file (or `catalog.toml` beside it)
