@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 pub mod admin;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod confirm;
 pub mod demo;
