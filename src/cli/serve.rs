@@ -11,9 +11,7 @@ pub async fn run(path: &Path) -> Result<(), CliError> {
     let (config, _) = Config::load_validated(path).map_err(CliError::Config)?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
-        .map_err(|e| {
-            CliError::Failed(format!("cannot listen on {}: {e}", config.server.listen))
-        })?;
+        .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", config.server.listen)))?;
     let admin = tokio::net::TcpListener::bind(config.admin.listen)
         .await
         .map_err(|e| {

@@ -142,7 +142,9 @@ mod tests {
             "[isu.images.",
         ] {
             assert!(
-                load::SHIPPED.lines().any(|l| l.starts_with(&format!("# {key}"))),
+                load::SHIPPED
+                    .lines()
+                    .any(|l| l.starts_with(&format!("# {key}"))),
                 "config/bridge.toml does not document {key}"
             );
         }
@@ -160,7 +162,10 @@ mod tests {
             Duration::from_millis(250)
         );
         assert_eq!(ServerConfig::default().body_limit, 65536);
-        assert_eq!(RelayConfig::default().give_up_after, Duration::from_secs(72 * 3600));
+        assert_eq!(
+            RelayConfig::default().give_up_after,
+            Duration::from_secs(72 * 3600)
+        );
     }
 
     #[test]

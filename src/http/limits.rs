@@ -16,8 +16,7 @@ use crate::{limits::Limited, reload::LiveConfig};
 
 impl From<Limited> for ApiError {
     fn from(limited: Limited) -> Self {
-        metrics::counter!("roku_bridge_rate_limited_total", "scope" => limited.scope)
-            .increment(1);
+        metrics::counter!("roku_bridge_rate_limited_total", "scope" => limited.scope).increment(1);
         let wait = limited.wait;
         // Whole seconds, rounded up: Retry-After has no finer unit.
         let after = Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
