@@ -1,8 +1,17 @@
-//! Cleeng's hosts per environment, as Cleeng documents them; any one can be overridden in
-//! `[provider]` to point at a proxy or a test double.
+//! Cleeng's hosts per environment, as Cleeng documents them. `[provider]` may override any
+//! one of them (a proxy, a test double); `ProviderConfig::cleeng_urls` applies the overrides.
 
-use super::{Environment, ProviderConfig};
+use serde::Deserialize;
 
+/// Which of Cleeng's deployments the bridge talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    Sandbox,
+    Production,
+}
+
+/// The base URL of each Cleeng API the bridge calls, without a trailing `/`.
 pub struct CleengUrls {
     pub receipt: String,
     pub core: String,
@@ -10,33 +19,22 @@ pub struct CleengUrls {
     pub push: String,
 }
 
-impl ProviderConfig {
-    pub fn cleeng_urls(&self) -> CleengUrls {
-        let (receipt, core, mediastore, push) = match self.environment {
-            Environment::Sandbox => (
+impl Environment {
+    /// Receipt, core, MediaStore and push hosts.
+    pub(super) fn cleeng_hosts(self) -> [&'static str; 4] {
+        match self {
+            Environment::Sandbox => [
                 "https://api.sandbox.cleeng.com",
                 "https://api.sandbox.cleeng.com",
                 "https://mediastoreapi-sandbox.cleeng.com",
                 "https://sandbox.cleeng.com",
-            ),
-            Environment::Production => (
+            ],
+            Environment::Production => [
                 "https://api.cleeng.com",
                 "https://api.cleeng.com",
                 "https://mediastoreapi.cleeng.com",
                 "https://cleeng.com",
-            ),
-        };
-        let pick = |over: &Option<String>, default: &str| {
-            over.as_deref()
-                .unwrap_or(default)
-                .trim_end_matches('/')
-                .to_string()
-        };
-        CleengUrls {
-            receipt: pick(&self.receipt_url, receipt),
-            core: pick(&self.core_url, core),
-            mediastore: pick(&self.mediastore_url, mediastore),
-            push: pick(&self.push_url, push),
+            ],
         }
     }
 }

@@ -15,7 +15,7 @@ mod validate;
 
 use serde::Deserialize;
 
-pub use cleeng_hosts::CleengUrls;
+pub use cleeng_hosts::{CleengUrls, Environment};
 pub use load::{ConfigError, ENV_PREFIX};
 pub use sections::*;
 pub use validate::{MIN_SIGNING_KEY_BYTES, Problems};

@@ -9,6 +9,7 @@ use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::cleeng_hosts::{CleengUrls, Environment};
 use crate::mapping::Rule;
 
 /// Rate limits (see `crate::limits`). A `*_per_second` of 0 switches that limiter off.
@@ -183,13 +184,6 @@ pub enum ProviderKind {
     Cleeng,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Environment {
-    Sandbox,
-    Production,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
@@ -218,6 +212,25 @@ pub struct ProviderConfig {
     pub country: String,
     pub currency: String,
     pub simulator: SimulatorConfig,
+}
+
+impl ProviderConfig {
+    /// Cleeng's URLs for the configured environment, with this section's overrides.
+    pub fn cleeng_urls(&self) -> CleengUrls {
+        let [receipt, core, mediastore, push] = self.environment.cleeng_hosts();
+        let pick = |over: &Option<String>, default: &str| {
+            over.as_deref()
+                .unwrap_or(default)
+                .trim_end_matches('/')
+                .to_string()
+        };
+        CleengUrls {
+            receipt: pick(&self.receipt_url, receipt),
+            core: pick(&self.core_url, core),
+            mediastore: pick(&self.mediastore_url, mediastore),
+            push: pick(&self.push_url, push),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
