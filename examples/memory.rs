@@ -17,7 +17,7 @@ use std::{
 use governor::{Quota, RateLimiter};
 use roku_bridge::{
     config::{EntitlementsConfig, LimitsConfig, ProviderConfig},
-    http::limits::Limits,
+    limits::Limits,
     provider::Access,
     services::entitlements::Entitlements,
 };

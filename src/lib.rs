@@ -10,10 +10,12 @@ use tokio::net::TcpListener;
 
 pub mod admin;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod limits;
 pub mod outbound;
 pub mod outbox;
 pub mod provider;
@@ -24,6 +26,7 @@ pub mod session;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod wire;
 
 use config::Config;
 

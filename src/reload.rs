@@ -20,7 +20,7 @@ use crate::{
     catalog::Catalog,
     config::{CATALOG_FILE, Config, ConfigError, IsuConfig},
     domain::mapping::ProductMap,
-    http::limits::Limits,
+    limits::Limits,
 };
 
 /// What a reload replaces.
@@ -67,6 +67,30 @@ pub fn reload(path: &Path, live: &LiveConfig, running: &Config) -> Result<(), Co
     }
     live.store(Arc::new(next));
     Ok(())
+}
+
+/// Runs [`Limits::shrink`] on the live limits every `every` until `shutdown` resolves (or the
+/// live set is dropped). It sits here, not with the limiters, because it follows whichever
+/// limits the latest reload installed.
+pub async fn limits_housekeeping_until(
+    live: &LiveConfig,
+    every: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let weak = Arc::downgrade(live);
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tick.tick() => {}
+        }
+        match weak.upgrade() {
+            Some(live) => live.load().limits.shrink(),
+            None => break,
+        }
+    }
 }
 
 /// Reloads on SIGHUP and whenever the configuration file (or `catalog.toml` beside it)

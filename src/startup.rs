@@ -225,10 +225,14 @@ pub async fn run_until(
             stopped.clone().wait(),
         ));
     }
-    crate::http::limits::Limits::spawn_housekeeping(
-        &state.live,
-        state.config.limits.retain_interval,
-    );
+    {
+        let live = state.live.clone();
+        let every = state.config.limits.retain_interval;
+        let stopped = stopped.clone();
+        tasks.spawn(async move {
+            reload::limits_housekeeping_until(&live, every, stopped.wait()).await;
+        });
+    }
     if let Some(url) = replica_url {
         tasks.spawn(replicas::listen_until(
             url,

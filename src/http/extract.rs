@@ -8,7 +8,10 @@ use axum::{
 use serde::de::DeserializeOwned;
 
 use super::{AppState, error::ApiError};
-use crate::session::{AccessClaims, TokenError};
+use crate::{
+    session::{AccessClaims, TokenError},
+    wire::bearer_token,
+};
 
 /// A JSON body. Any content type is accepted: Roku's `roUrlTransfer` sends none unless told to.
 pub struct JsonBody<T>(pub T);
@@ -94,9 +97,9 @@ impl FromRequestParts<AppState> for DeviceSession {
                     "Send the access token as `Authorization: Bearer <token>`.",
                 )
             })?;
-        let token = match header.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => {
+        let token = match bearer_token(header) {
+            Some(token) => token,
+            None => {
                 return Err(ApiError::unauthorized(
                     "missing_token",
                     "Send the access token as `Authorization: Bearer <token>`.",

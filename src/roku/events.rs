@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::wcf::{self, EpochMillis};
+use crate::wire::string_or_number;
 
 pub const PUSH_MESSAGE_TYPE: &str = "roku.rpay.push";
 pub const INVALIDATE_KEYS_MESSAGE_TYPE: &str = "roku.invalidate_public_keys";
@@ -198,14 +199,6 @@ pub fn decode_message(encoded: &str) -> Result<Value, DecodeError> {
 
 pub fn parse_event(value: &Value) -> Result<PushEvent, DecodeError> {
     PushEvent::deserialize(value).map_err(|e| DecodeError::Shape(e.to_string()))
-}
-
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Instant Signup: Roku's tokens, the email hash, and the offer card rules
-//! (`reference/roku-pay.md` §3). Pure apart from the clock.
+//! Instant Signup: Roku's tokens, the email hash, and the offer card text rules, as Roku
+//! documents them for partners. Pure apart from the clock.
 //!
 //! Roku signs its calls with HS512 and the Roku Pay API key, and publishes nothing else: no
 //! key id, no test vectors. So the verifier pins everything it can — the algorithm (no
@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha512};
 
-use crate::{config::IsuConfig, domain::mapping::ProductMap};
+use crate::wire::bearer_token;
 
 pub const ISSUER: &str = "roku_instant_signup";
 
@@ -55,9 +55,7 @@ pub fn verify(
     leeway_secs: u64,
 ) -> Result<(), IsuAuthError> {
     let token = authorization
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
+        .and_then(bearer_token)
         .filter(|t| !t.is_empty())
         .ok_or(IsuAuthError::Missing)?;
     let header =
@@ -140,7 +138,8 @@ pub fn parse_import_line(line: &str) -> ImportLine {
     }
 }
 
-/// Roku forbids pricing in the offer card text: it fills prices in from the catalog.
+/// Roku forbids pricing in the offer card text: it fills prices in from the catalog. The
+/// configuration's validation applies it to every card and product description.
 pub fn mentions_price(text: &str) -> bool {
     let lower = text.to_lowercase();
     let currency = ['$', '€', '£', '¥', '₹'].iter().any(|c| lower.contains(*c));
@@ -162,89 +161,6 @@ pub fn mentions_price(text: &str) -> bool {
         w[0].is_ascii_digit() && w[1] == b'.' && w[2].is_ascii_digit() && w[3].is_ascii_digit()
     });
     currency || words || amount
-}
-
-/// Roku's offer card rules, checked at load so a bad edit never reaches Roku.
-pub fn check_config(isu: &IsuConfig, map: &ProductMap, has_api_key: bool) -> Vec<(String, String)> {
-    let mut problems = Vec::new();
-    if isu.app_name.is_empty() {
-        return problems;
-    }
-    let mut bad = |key: String, reason: &str| problems.push((key, reason.to_string()));
-    if !has_api_key {
-        bad(
-            "roku.api_key".into(),
-            "Instant Signup needs the Roku Pay API key: Roku signs its calls with it",
-        );
-    }
-    for path in [&isu.images_path, &isu.products_path] {
-        if !path.starts_with('/') || path.len() < 2 {
-            bad(
-                "isu.images_path".into(),
-                "paths must start with / and name an endpoint",
-            );
-        }
-    }
-    if isu.images_path == isu.products_path {
-        bad(
-            "isu.products_path".into(),
-            "must differ from isu.images_path",
-        );
-    }
-    if !isu.images.contains_key(&isu.fallback_locale) {
-        bad(
-            "isu.fallback_locale".into(),
-            "must name a locale under [isu.images] (answers for unknown locales come from it)",
-        );
-    }
-    for (locale, card) in &isu.images {
-        let key = format!("isu.images.\"{locale}\"");
-        if !(5..=15).contains(&card.images.len()) {
-            bad(
-                key.clone(),
-                "5 to 15 image URLs, the first being the app logo",
-            );
-        }
-        if card
-            .images
-            .iter()
-            .any(|u| !u.starts_with("https://") && !u.starts_with("http://"))
-        {
-            bad(key.clone(), "image URLs must be http(s) URLs");
-        }
-        if card.description.chars().count() > 200 {
-            bad(key.clone(), "description is at most 200 characters");
-        }
-        if mentions_price(&card.description) {
-            bad(
-                key.clone(),
-                "description must not mention a price: Roku adds pricing itself",
-            );
-        }
-    }
-    if isu.products.len() > 3 {
-        bad("isu.products".into(), "at most 3 products");
-    }
-    let mut seen = std::collections::HashSet::new();
-    for (i, p) in isu.products.iter().enumerate() {
-        let key = format!("isu.products[{i}]");
-        if !seen.insert(p.id.as_str()) {
-            bad(
-                key.clone(),
-                "one offer per product: this id is listed twice",
-            );
-        }
-        if map.offer_for(&p.id).is_err() {
-            bad(key.clone(), "id is not a product the mapping knows");
-        }
-        if p.desc.is_empty() || p.desc.chars().count() > 100 {
-            bad(key.clone(), "desc is 1 to 100 characters");
-        }
-        if mentions_price(&p.desc) {
-            bad(key.clone(), "desc must not carry billing information");
-        }
-    }
-    problems
 }
 
 #[cfg(test)]

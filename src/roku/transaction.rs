@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::wcf::{self, EpochMillis};
+use crate::wire::string_or_number;
 
 /// Longest transaction id Roku documents.
 pub const MAX_TRANSACTION_ID: usize = 1024;
@@ -124,14 +125,6 @@ pub fn is_valid_transaction_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'?' | b'#' | b'%' | b'\\'))
-}
-
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    })
 }
 
 fn lenient_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
