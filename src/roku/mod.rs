@@ -2,7 +2,9 @@
 
 pub mod client;
 pub mod events;
+pub mod ids;
 pub mod isu;
 pub mod jws;
+pub mod price;
 pub mod transaction;
 pub mod wcf;
