@@ -187,6 +187,8 @@ pub struct RokuConfig {
     pub api_url: String,
     /// Configurable only so tests can serve their own keys.
     pub jwks_url: String,
+    /// Roku's key set for test pushes (the dashboard's test messages).
+    pub test_jwks_url: String,
     /// Check every posted receipt with validate-transaction (when `api_key` is set).
     pub validate_receipts: bool,
     /// An unknown `kid` refetches the key set at most this often.
@@ -207,6 +209,7 @@ impl Default for RokuConfig {
             api_key: None,
             api_url: "https://apipub.roku.com".into(),
             jwks_url: ROKU_JWKS_URL.into(),
+            test_jwks_url: crate::roku::jws::ROKU_TEST_JWKS_URL.into(),
             validate_receipts: true,
             jwks_refetch_interval: Duration::from_secs(60),
             push_leeway: Duration::from_secs(60),
