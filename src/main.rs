@@ -328,13 +328,14 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     match Config::load_validated(path) {
         Ok((config, map)) => {
             println!(
-                "{}: ok (provider {:?}, {} mapped products, rule {:?}, confirm_timeout {})",
+                "{}: ok (provider {:?}, {} mapped products, rule {}, confirm_timeout {})",
                 path.display(),
                 config.provider.kind,
                 map.len(),
                 map.rule(),
                 humantime::format_duration(config.payment.confirm_timeout),
             );
+            println!("mapping rule {}", map.rule().explain());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -136,7 +136,11 @@ impl RokuClient {
                 // retries, never a receipt lost as "invalid". Counted apart, since a steady
                 // rate means Roku changed its format.
                 metrics::counter!("roku_bridge_roku_unreadable_answers_total").increment(1);
-                tracing::warn!(transaction_id, bytes = body.len(), "unreadable validate-transaction answer");
+                tracing::warn!(
+                    transaction_id,
+                    bytes = body.len(),
+                    "unreadable validate-transaction answer"
+                );
                 RokuError::Unavailable(reason)
             } else {
                 RokuError::Refused(reason)

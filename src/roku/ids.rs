@@ -103,9 +103,10 @@ mod tests {
 
     #[test]
     fn the_documented_sale_names_one_transaction_twice() {
-        let sale: serde_json::Value =
-            serde_json::from_str(include_str!("../../tests/fixtures/roku-pushes/sale-purchase.json"))
-                .unwrap();
+        let sale: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/roku-pushes/sale-purchase.json"
+        ))
+        .unwrap();
         let (tx, original) = (
             sale["transactionId"].as_str().unwrap(),
             sale["originalTransactionId"].as_str().unwrap(),
@@ -142,7 +143,10 @@ mod tests {
             assert!(!is_uuid_shaped(id), "{id}");
         }
         // Case is meaningful in an opaque id.
-        assert!(!same_id("Wci8ef2snsq0z6micdcye2an6m6k5wq2", "wci8ef2snsq0z6micdcye2an6m6k5wq2"));
+        assert!(!same_id(
+            "Wci8ef2snsq0z6micdcye2an6m6k5wq2",
+            "wci8ef2snsq0z6micdcye2an6m6k5wq2"
+        ));
     }
 
     #[test]

@@ -234,7 +234,9 @@ impl PushVerifier {
                     match self.decode(token, &key) {
                         Ok(claims) => return Ok(VerifiedPush { claims, key_set }),
                         // A kid both sets publish: the other set's key may still verify it.
-                        Err(PushAuthError::Invalid("bad signature")) if key_set == KeySet::Production => {
+                        Err(PushAuthError::Invalid("bad signature"))
+                            if key_set == KeySet::Production =>
+                        {
                             if let Some(test_key) = test.cached(&kid) {
                                 return self.decode(token, &test_key).map(|claims| VerifiedPush {
                                     claims,
@@ -383,7 +385,10 @@ mod tests {
     async fn test_pushes_verify_with_the_test_set_and_say_so() {
         let server = roku().await;
         let v = verifier(&server, true);
-        let prod = v.verify_push(&sign(header("roku-test-1"), PROD_KEY)).await.unwrap();
+        let prod = v
+            .verify_push(&sign(header("roku-test-1"), PROD_KEY))
+            .await
+            .unwrap();
         assert_eq!(prod.key_set, KeySet::Production);
         assert_eq!(prod.claims["x-Roku-message-type"], "roku.rpay.push");
         let test = sign(header("roku-testset-1"), TEST_SET_KEY);
@@ -391,12 +396,22 @@ mod tests {
         assert_eq!(pushed.key_set, KeySet::Test);
         assert!(pushed.key_set.is_test());
         // The production-only entry point never takes a test push for a real one.
-        assert_eq!(v.verify(&test).await.unwrap_err(), PushAuthError::UnknownKey);
+        assert_eq!(
+            v.verify(&test).await.unwrap_err(),
+            PushAuthError::UnknownKey
+        );
         // Nor does a verifier that was not given the test set.
         let plain = verifier(&server, false);
-        assert_eq!(plain.verify_push(&test).await.unwrap_err(), PushAuthError::UnknownKey);
         assert_eq!(
-            plain.verify_push(&sign(header("roku-test-1"), PROD_KEY)).await.unwrap().key_set,
+            plain.verify_push(&test).await.unwrap_err(),
+            PushAuthError::UnknownKey
+        );
+        assert_eq!(
+            plain
+                .verify_push(&sign(header("roku-test-1"), PROD_KEY))
+                .await
+                .unwrap()
+                .key_set,
             KeySet::Production
         );
     }
@@ -413,7 +428,9 @@ mod tests {
             );
         }
         assert_eq!(
-            v.verify_push(&sign(header("made-up"), PROD_KEY)).await.unwrap_err(),
+            v.verify_push(&sign(header("made-up"), PROD_KEY))
+                .await
+                .unwrap_err(),
             PushAuthError::UnknownKey
         );
     }
@@ -430,7 +447,10 @@ mod tests {
         x5c.x5c = Some(vec!["MIIB".into()]);
         for h in [jku, x5u, x5c] {
             let token = sign(h, PROD_KEY);
-            for result in [v.verify(&token).await.map(|_| ()), v.verify_push(&token).await.map(|_| ())] {
+            for result in [
+                v.verify(&token).await.map(|_| ()),
+                v.verify_push(&token).await.map(|_| ()),
+            ] {
                 assert_eq!(
                     result.unwrap_err(),
                     PushAuthError::Invalid("key location in the JOSE header")
@@ -465,12 +485,16 @@ mod tests {
         .unwrap()
         .with_test_keys("http://127.0.0.1:9/partner-jwks-test.json".into());
         assert_eq!(
-            v.verify_push(&sign(header("roku-test-1"), PROD_KEY)).await.unwrap().key_set,
+            v.verify_push(&sign(header("roku-test-1"), PROD_KEY))
+                .await
+                .unwrap()
+                .key_set,
             KeySet::Production
         );
         // A kid neither set publishes while one set is unreachable: Roku will resend (503).
         assert!(matches!(
-            v.verify_push(&sign(header("roku-testset-1"), TEST_SET_KEY)).await,
+            v.verify_push(&sign(header("roku-testset-1"), TEST_SET_KEY))
+                .await,
             Err(PushAuthError::KeysUnavailable(_))
         ));
     }

@@ -124,7 +124,12 @@ impl Price {
     /// before or after it and a `-` for refunds.
     pub fn parse(text: &str) -> Result<Self, PriceError> {
         let (amount, symbol, code) = parse_localized(text)?;
-        let currency = code.or_else(|| symbol.as_deref().and_then(iso_for_symbol).map(str::to_string));
+        let currency = code.or_else(|| {
+            symbol
+                .as_deref()
+                .and_then(iso_for_symbol)
+                .map(str::to_string)
+        });
         Ok(Self {
             original: text.to_string(),
             amount,
@@ -240,7 +245,8 @@ fn parse_localized(text: &str) -> Result<(Amount, Option<String>, Option<String>
         return Err(PriceError::NotOneNumber);
     }
     let negative = minus_before || minus_after;
-    let (symbol, code) = currency_text(prefix.trim_matches(is_space), suffix.trim_matches(is_space))?;
+    let (symbol, code) =
+        currency_text(prefix.trim_matches(is_space), suffix.trim_matches(is_space))?;
     let amount = parse_number(core, negative)?;
     Ok((amount, symbol, code))
 }
@@ -263,7 +269,10 @@ fn strip_sign(s: &str) -> (&str, bool) {
     (s, false)
 }
 
-fn currency_text(prefix: &str, suffix: &str) -> Result<(Option<String>, Option<String>), PriceError> {
+fn currency_text(
+    prefix: &str,
+    suffix: &str,
+) -> Result<(Option<String>, Option<String>), PriceError> {
     let valid = |s: &str| {
         s.chars().count() <= MAX_SYMBOL_CHARS
             && !s
@@ -344,7 +353,10 @@ fn parse_number(core: &str, negative: bool) -> Result<Amount, PriceError> {
             let int_digits: String = int.chars().filter(char::is_ascii_digit).collect();
             // Once, and not followed by exactly three digits of a grouped thousand: decimals.
             // `1,234` and `1.234` are a thousand and more in every locale that prints prices.
-            let lead = int.rsplit(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
+            let lead = int
+                .rsplit(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap_or("");
             let grouped_thousand = frac.len() == 3
                 && frac.bytes().all(|b| b.is_ascii_digit())
                 && (1..=3).contains(&lead.len())
@@ -371,9 +383,7 @@ fn parse_number(core: &str, negative: bool) -> Result<Amount, PriceError> {
     if decimal.is_some() && frac.is_empty() {
         return Err(PriceError::NotOneNumber);
     }
-    let groups: Vec<&str> = int
-        .split(|c: char| !c.is_ascii_digit())
-        .collect::<Vec<_>>();
+    let groups: Vec<&str> = int.split(|c: char| !c.is_ascii_digit()).collect::<Vec<_>>();
     if groups.len() > 1 {
         // A grouped integer: 1 to 3 digits, then groups of exactly 3, one separator between.
         let ok = (1..=3).contains(&groups[0].len()) && groups[1..].iter().all(|g| g.len() == 3);
@@ -401,7 +411,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn amount(s: &str) -> Amount {
-        Price::parse(s).unwrap_or_else(|e| panic!("{s:?}: {e}")).amount()
+        Price::parse(s)
+            .unwrap_or_else(|e| panic!("{s:?}: {e}"))
+            .amount()
     }
 
     fn dec(mantissa: i64, scale: u32) -> Amount {
@@ -451,11 +463,31 @@ mod tests {
     #[test]
     fn what_is_not_one_price_is_refused() {
         for bad in [
-            "", "$", "free", "4.99 or 5.99", "4.99.99", "1,2,3", "12,34,567", "1.234.5",
-            "1,234.567.8", "4.", "$4.99 €", "--4.99", "-4.99-", "4e3", "12 34", "$ 4 99",
-            "0x10", "4.9999999999", "12345678901234567890",
+            "",
+            "$",
+            "free",
+            "4.99 or 5.99",
+            "4.99.99",
+            "1,2,3",
+            "12,34,567",
+            "1.234.5",
+            "1,234.567.8",
+            "4.",
+            "$4.99 €",
+            "--4.99",
+            "-4.99-",
+            "4e3",
+            "12 34",
+            "$ 4 99",
+            "0x10",
+            "4.9999999999",
+            "12345678901234567890",
         ] {
-            assert!(Price::parse(bad).is_err(), "{bad:?} parsed as {:?}", Price::parse(bad));
+            assert!(
+                Price::parse(bad).is_err(),
+                "{bad:?} parsed as {:?}",
+                Price::parse(bad)
+            );
         }
     }
 
@@ -503,7 +535,13 @@ mod tests {
                     for (k, v) in m {
                         if matches!(
                             k.as_str(),
-                            "amount" | "total" | "price" | "tax" | "cost" | "originalAmount" | "trialCost"
+                            "amount"
+                                | "total"
+                                | "price"
+                                | "tax"
+                                | "cost"
+                                | "originalAmount"
+                                | "trialCost"
                         ) {
                             out.push(v.clone());
                         }
@@ -520,7 +558,9 @@ mod tests {
             include_str!("../../tests/fixtures/doorder/revenuecat-doorder-purchases.fixed.json"),
             include_str!("../../tests/fixtures/doorder/revenuecat-getallpurchases.fixed.json"),
             include_str!("../../tests/fixtures/roku-transactions/validate-subscription-isu.json"),
-            include_str!("../../tests/fixtures/roku-transactions/validate-downgrade-pending-active.fixed.json"),
+            include_str!(
+                "../../tests/fixtures/roku-transactions/validate-downgrade-pending-active.fixed.json"
+            ),
             include_str!("../../tests/fixtures/roku-pushes/refund.json"),
             include_str!("../../tests/fixtures/roku-pushes/chargeback.fixed.json"),
             include_str!("../../tests/fixtures/cleeng/roku-payment-request.docs-roku.fixed.json"),
@@ -541,7 +581,8 @@ mod tests {
         assert_eq!(amount.amount(), dec(299, 2));
         assert_eq!(amount.original(), "$2.99");
         let refund: Value =
-            serde_json::from_str(include_str!("../../tests/fixtures/roku-pushes/refund.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/fixtures/roku-pushes/refund.json"))
+                .unwrap();
         let total: Price = serde_json::from_value(refund["total"].clone()).unwrap();
         assert_eq!(total.amount(), dec(-106, 2));
     }
@@ -559,7 +600,15 @@ mod tests {
 
     /// How a locale prints `int.frac`, grouped, around its currency.
     fn format(int: u64, frac: Option<u32>, style: usize, symbol: usize, negative: bool) -> String {
-        let (group, decimal) = [(",", "."), (".", ","), ("\u{202f}", ","), ("\u{a0}", ","), ("'", "."), ("", "."), ("", ",")][style];
+        let (group, decimal) = [
+            (",", "."),
+            (".", ","),
+            ("\u{202f}", ","),
+            ("\u{a0}", ","),
+            ("'", "."),
+            ("", "."),
+            ("", ","),
+        ][style];
         let digits = int.to_string();
         let mut grouped = String::new();
         for (i, c) in digits.chars().enumerate() {

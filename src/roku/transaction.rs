@@ -216,7 +216,13 @@ impl ValidatedTransaction {
 
     /// `UPGRADE` / `DOWNGRADE` (any case), for on-device plan changes.
     pub fn plan_change(&self) -> Option<PlanChange> {
-        match self.purchase_type.as_deref()?.trim().to_ascii_lowercase().as_str() {
+        match self
+            .purchase_type
+            .as_deref()?
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "upgrade" => Some(PlanChange::Upgrade),
             "downgrade" => Some(PlanChange::Downgrade),
             _ => None,
@@ -405,7 +411,10 @@ mod tests {
     }
 
     fn fixture(name: &str) -> ValidatedTransaction {
-        let path = format!("{}/tests/fixtures/roku-transactions/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/roku-transactions/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let body = std::fs::read(&path).unwrap();
         parse_validate_response(&body).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
@@ -431,7 +440,11 @@ mod tests {
             let down = fixture(name);
             assert_eq!(down.status_kind(), Some(PurchaseStatus::PendingActive));
             assert_eq!(down.plan_change(), Some(PlanChange::Downgrade));
-            assert_eq!(down.validity(ProductKind::Subscription), Validity::Pending, "{name}");
+            assert_eq!(
+                down.validity(ProductKind::Subscription),
+                Validity::Pending,
+                "{name}"
+            );
             assert_eq!(down.verdict(), Verdict::Entitled, "{name}");
         }
 
@@ -441,7 +454,11 @@ mod tests {
             "downgrade-original-cancelled.fixed.json",
             "upgrade-plan-active.fixed.json",
         ] {
-            assert_eq!(fixture(name).validity(ProductKind::Subscription), Validity::Valid, "{name}");
+            assert_eq!(
+                fixture(name).validity(ProductKind::Subscription),
+                Validity::Valid,
+                "{name}"
+            );
         }
         assert_eq!(
             fixture("upgrade-original-pending-inactive.fixed.json").status_kind(),
@@ -468,7 +485,11 @@ mod tests {
                 .replace("\"isEntitled\":true", &format!("\"isEntitled\":{entitled}"))
                 .replace("\"PendingActive\"", &format!("\"{status}\""));
             let tx = parse_validate_response(body.as_bytes()).unwrap();
-            assert_eq!(tx.validity(ProductKind::Subscription), Validity::Pending, "{entitled} {status}");
+            assert_eq!(
+                tx.validity(ProductKind::Subscription),
+                Validity::Pending,
+                "{entitled} {status}"
+            );
             assert_eq!(tx.validity(ProductKind::Unknown), Validity::Pending);
         }
     }
@@ -481,26 +502,60 @@ mod tests {
         .unwrap();
         assert_eq!(tvod.validity(ProductKind::OneTime), Validity::Valid);
         // Read as a subscription, the same answer is a no: the kind must come from the receipt.
-        assert!(matches!(tvod.validity(ProductKind::Subscription), Validity::Invalid(_)));
+        assert!(matches!(
+            tvod.validity(ProductKind::Subscription),
+            Validity::Invalid(_)
+        ));
         let refunded =
-            parse_validate_response(br#"{"status":0,"isEntitled":false,"cancelled":true}"#).unwrap();
-        assert!(matches!(refunded.validity(ProductKind::OneTime), Validity::Invalid(_)));
-        let inactive =
-            parse_validate_response(br#"{"status":0,"isEntitled":false,"purchaseStatus":"Inactive"}"#)
+            parse_validate_response(br#"{"status":0,"isEntitled":false,"cancelled":true}"#)
                 .unwrap();
-        assert!(matches!(inactive.validity(ProductKind::OneTime), Validity::Invalid(_)));
+        assert!(matches!(
+            refunded.validity(ProductKind::OneTime),
+            Validity::Invalid(_)
+        ));
+        let inactive = parse_validate_response(
+            br#"{"status":0,"isEntitled":false,"purchaseStatus":"Inactive"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            inactive.validity(ProductKind::OneTime),
+            Validity::Invalid(_)
+        ));
     }
 
     #[test]
     fn product_kinds_from_roku_s_type_names() {
-        for sub in ["MonthlySub", "QuarterlySub", "YearlySub", "WeeklySub", "monthlysub"] {
-            assert_eq!(ProductKind::from_roku_type(sub), ProductKind::Subscription, "{sub}");
+        for sub in [
+            "MonthlySub",
+            "QuarterlySub",
+            "YearlySub",
+            "WeeklySub",
+            "monthlysub",
+        ] {
+            assert_eq!(
+                ProductKind::from_roku_type(sub),
+                ProductKind::Subscription,
+                "{sub}"
+            );
         }
-        for one in ["Consumable", "NonConsumable", "DigitalContent", "PhysicalGood"] {
-            assert_eq!(ProductKind::from_roku_type(one), ProductKind::OneTime, "{one}");
+        for one in [
+            "Consumable",
+            "NonConsumable",
+            "DigitalContent",
+            "PhysicalGood",
+        ] {
+            assert_eq!(
+                ProductKind::from_roku_type(one),
+                ProductKind::OneTime,
+                "{one}"
+            );
         }
         for other in ["", "Mixed", "Shipping", "Bundle"] {
-            assert_eq!(ProductKind::from_roku_type(other), ProductKind::Unknown, "{other}");
+            assert_eq!(
+                ProductKind::from_roku_type(other),
+                ProductKind::Unknown,
+                "{other}"
+            );
         }
     }
 
@@ -520,5 +575,4 @@ mod tests {
         }
         assert!(!TransactionError::Failed("UNAUTHORIZED".into()).is_retryable());
     }
-
 }
