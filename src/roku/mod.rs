@@ -1,6 +1,7 @@
 //! Roku's side: Roku Pay web services, push notification verification and events, WCF dates.
 
 pub mod client;
+pub mod doorder;
 pub mod events;
 pub mod ids;
 pub mod isu;
