@@ -8,7 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use roku_bridge::{
-    catalog::{self, Catalog, Date, Query},
+    domain::catalog::{self, Catalog, Date, Query},
     domain::mapping::{ProductMap, Rule},
     provider::Customer,
     roku::{

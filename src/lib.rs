@@ -9,7 +9,6 @@ use std::future::Future;
 use tokio::net::TcpListener;
 
 pub mod admin;
-pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod demo;

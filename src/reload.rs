@@ -17,8 +17,8 @@ use std::{
 use arc_swap::ArcSwap;
 
 use crate::{
-    catalog::Catalog,
     config::{CATALOG_FILE, Config, ConfigError, IsuConfig},
+    domain::catalog::Catalog,
     domain::mapping::ProductMap,
     limits::Limits,
 };

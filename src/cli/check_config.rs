@@ -8,12 +8,13 @@ use crate::config::Config;
 pub fn run(path: &Path) -> Result<(), CliError> {
     let (config, map) = Config::load_validated(path).map_err(CliError::Rejected)?;
     println!(
-        "{}: ok (provider {:?}, {} mapped products, rule {:?}, confirm_timeout {})",
+        "{}: ok (provider {:?}, {} mapped products, rule {}, confirm_timeout {})",
         path.display(),
         config.provider.kind,
         map.len(),
         map.rule(),
         humantime::format_duration(config.payment.confirm_timeout),
     );
+    println!("mapping rule {}", map.rule().explain());
     Ok(())
 }

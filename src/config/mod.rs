@@ -49,7 +49,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Catalog 2.0 (`config/catalog.example.toml`); empty for channels with plain products.
     #[serde(default)]
-    pub catalog: crate::catalog::CatalogConfig,
+    pub catalog: crate::domain::catalog::CatalogConfig,
     /// The file this came from, watched for hot reload; `None` for inline configurations.
     #[serde(skip)]
     pub source: Option<std::path::PathBuf>,

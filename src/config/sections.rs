@@ -95,6 +95,9 @@ pub struct RokuConfig {
     /// Roku's public key set for push signatures; configurable only so tests can serve their
     /// own keys.
     pub jwks_url: String,
+    /// Roku's key set for test pushes (the dashboard's test messages): a push verified with it
+    /// is a test, acknowledged and shown, never acted on in production.
+    pub test_jwks_url: String,
     /// Check every posted receipt with validate-transaction (when `api_key` is set).
     pub validate_receipts: bool,
     /// An unknown `kid` refetches the key set at most this often.

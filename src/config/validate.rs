@@ -46,7 +46,7 @@ impl Config {
         self.check_timing(&mut problem);
         self.check_relay(&mut problem);
         self.check_limits(&mut problem);
-        if let Err(errors) = crate::catalog::Catalog::from_config(self.catalog.clone()) {
+        if let Err(errors) = crate::domain::catalog::Catalog::from_config(self.catalog.clone()) {
             for e in errors {
                 problem(&format!("catalog ({})", e.rule()), e.to_string());
             }

@@ -181,6 +181,53 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_sale_names_one_transaction_twice() {
+        let sale: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/roku-pushes/sale-purchase.json"
+        ))
+        .unwrap();
+        let (tx, original) = (
+            sale["transactionId"].as_str().unwrap(),
+            sale["originalTransactionId"].as_str().unwrap(),
+        );
+        assert_ne!(tx, original);
+        assert_eq!(canonical_id(tx), canonical_id(original));
+        // And Roku's older copy of the same event prints it undashed.
+        let older: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/roku-pushes/sale-purchase.dev-doc-0e42c88.json"
+        ))
+        .unwrap();
+        assert_eq!(
+            canonical_id(older["originalTransactionId"].as_str().unwrap()),
+            canonical_id(original)
+        );
+    }
+
+    #[test]
+    fn opaque_ids_stay_exact() {
+        for id in [
+            "579743",
+            "12345",
+            "wci8ef2snsq0z6micdcye2an6m6k5wq2",
+            "d9dbdfecc41cbb881ab750135029b", // 29 hex digits, from Roku's receiver sample
+            "037w1nn4nyzum28gkyj0poqqv7n4cb5q",
+            "ABCDEF",
+            "{abcb0b53-0152-11ed-b449-0a58a9feac0c}",
+            "urn:uuid:abcb0b53-0152-11ed-b449-0a58a9feac0c",
+            "abcb0b53-015211ed-b449-0a58a9feac0c",
+            "abcb0b53015211edb4490a58a9feac0",
+            "",
+        ] {
+            assert_eq!(canonical_id(id), id, "{id}");
+        }
+        // Case is meaningful in an opaque id.
+        assert_ne!(
+            canonical_id("Wci8ef2snsq0z6micdcye2an6m6k5wq2"),
+            canonical_id("wci8ef2snsq0z6micdcye2an6m6k5wq2")
+        );
+    }
+
+    #[test]
     fn receipt_keys_round_trip_through_the_store() {
         let p = PurchaseId::parse("p1").unwrap();
         let part = ReceiptKey::part(p.clone(), OfferId::new("S1_US"));

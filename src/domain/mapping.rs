@@ -1,14 +1,18 @@
 //! Roku product code ↔ provider offer id.
 //!
 //! Cleeng offer ids contain `_` (`S123123123_US`) and Cleeng's guidance is to name the Roku
-//! product after the offer with `-` for `_`, as Roku's dashboard refused `_` in codes. Some
-//! channels' codes do carry `_` (Roku's own examples show `…_MonthlySub`); under the
-//! `dash_to_underscore` rule such a code is ambiguous (`A_B` and `A-B` would both give `A_B`),
-//! so it must be listed in the table. Operators keep an explicit table for the exceptions and
-//! pick a fallback rule for everything else. The table always wins over the rule, in both
-//! directions. Pure: no I/O, no HTTP.
+//! product after the offer with `-` for `_`, saying Roku does not allow `_`. Roku does: its own
+//! examples (`UQcEYh2fVuKqS6cTuR3X_MonthlySub`) and real channels (`yearly_subscription_product`)
+//! use it. So under `dash_to_underscore` a code without `_` has its `-` turned into `_`, and a
+//! code with `_` but no `-` maps to itself: both readings of it (the convention's, the code as
+//! the offer id) agree, so it has one obvious meaning. A code with both `_` and `-` has two
+//! readings (`A_B-C` → `A_B_C` or `A_B-C`) and must be in the table. Operators keep an explicit
+//! table for the exceptions and pick a fallback rule for everything else. The table always wins
+//! over the rule, in both directions. Pure: no I/O, no HTTP.
 
 use std::collections::{BTreeMap, HashMap};
+
+use std::fmt;
 
 use serde::Deserialize;
 
@@ -28,6 +32,33 @@ pub enum Rule {
     None,
 }
 
+impl Rule {
+    /// What the rule does to a code that is not in the table: `check-config` prints it.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Rule::DashToUnderscore => {
+                "dash_to_underscore: a code not in the table maps to the offer id with every `-` \
+                 made `_` (S123123123-US -> S123123123_US); a code with `_` and no `-` maps to \
+                 itself (UQcE_MonthlySub -> UQcE_MonthlySub); a code with both `_` and `-` has \
+                 two readings and must be listed in [mapping.products]. From an offer id back \
+                 to a code, the `-` form is used unless the table names another code."
+            }
+            Rule::Identity => "identity: a code not in the table is the offer id itself",
+            Rule::None => "none: only codes listed in [mapping.products] are known",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Rule::DashToUnderscore => "dash_to_underscore",
+            Rule::Identity => "identity",
+            Rule::None => "none",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappingProblem {
     pub code: String,
@@ -42,7 +73,9 @@ pub enum Unmapped {
     TooLong,
     #[error("product code contains characters Roku does not allow")]
     BadCharacters,
-    #[error("product codes with `_` must be listed in the mapping table under dash_to_underscore")]
+    #[error(
+        "product codes with both `_` and `-` must be listed in the mapping table under dash_to_underscore"
+    )]
     AmbiguousUnderscore,
     #[error("no offer is mapped to this product code")]
     Unknown,
@@ -127,7 +160,10 @@ impl ProductMap {
             return Ok(offer.clone());
         }
         match self.rule {
-            Rule::DashToUnderscore if code.contains('_') => Err(Unmapped::AmbiguousUnderscore),
+            Rule::DashToUnderscore if code.contains('_') && code.contains('-') => {
+                Err(Unmapped::AmbiguousUnderscore)
+            }
+            // Without `-` this is the code itself: the convention and identity agree.
             Rule::DashToUnderscore => Ok(code.replace('-', "_")),
             Rule::Identity => Ok(code.to_string()),
             Rule::None => Err(Unmapped::Unknown),
@@ -166,7 +202,8 @@ impl ProductMap {
             return Ok(product(code, code_or_offer));
         }
         match self.rule {
-            // With `_` it can only be an offer id: codes with `_` live in the table.
+            // With `_` it reads as an offer id first (Cleeng's are `S123_US`): the offer is the
+            // same either way, and the code shown is the convention's `-` form.
             Rule::DashToUnderscore if code_or_offer.contains('_') => self
                 .code_for(code_or_offer)
                 .map(|code| product(&code, code_or_offer))
@@ -259,7 +296,7 @@ mod tests {
     fn bad_codes_are_refused() {
         let m = map(Rule::DashToUnderscore, &[]);
         assert_eq!(m.offer_for(""), Err(Unmapped::Empty));
-        assert_eq!(m.offer_for("S1_US"), Err(Unmapped::AmbiguousUnderscore));
+        assert_eq!(m.offer_for("S1_US-HD"), Err(Unmapped::AmbiguousUnderscore));
         assert_eq!(m.offer_for("a b"), Err(Unmapped::BadCharacters));
         assert_eq!(m.offer_for("a/b"), Err(Unmapped::BadCharacters));
         assert_eq!(m.offer_for("a\u{0}b"), Err(Unmapped::BadCharacters));
@@ -302,9 +339,51 @@ mod tests {
         assert_eq!(m.code_for("S9_US").unwrap(), "CAkJ_MonthlySub");
         assert_eq!(m.resolve("CAkJ_MonthlySub").unwrap().offer_id, "S9_US");
         assert_eq!(
-            m.offer_for("Other_MonthlySub"),
+            m.offer_for("Other_Monthly-Sub"),
             Err(Unmapped::AmbiguousUnderscore)
         );
+    }
+
+    #[test]
+    fn roku_s_own_underscore_codes_map_to_themselves_by_default() {
+        let m = map(Rule::default(), &[]);
+        for code in [
+            "UQcEYh2fVuKqS6cTuR3X_MonthlySub",
+            "yN4JEfTmjhRP3IpbuWiJ_MonthlySub",
+            "yearly_subscription_product",
+            "S1_US",
+            "_",
+        ] {
+            assert_eq!(m.offer_for(code).unwrap(), code, "{code}");
+            assert_eq!(m.resolve(code).unwrap().offer_id, code, "{code}");
+        }
+        // Two codes reach S1_US; back from the offer the convention's form is used.
+        assert_eq!(m.offer_for("S1-US").unwrap(), "S1_US");
+        assert_eq!(m.code_for("S1_US").unwrap(), "S1-US");
+        // Every product code in Roku's published pushes maps.
+        for text in [
+            include_str!("../../tests/fixtures/roku-pushes/sale-purchase.json"),
+            include_str!("../../tests/fixtures/roku-pushes/upgrade-sale.json"),
+            include_str!("../../tests/fixtures/roku-pushes/receiver-sample-sale.json"),
+            include_str!("../../tests/fixtures/roku-pushes/cancellation-offer-initiated.json"),
+        ] {
+            let event: serde_json::Value = serde_json::from_str(text).unwrap();
+            let code = event["productCode"].as_str().unwrap();
+            assert_eq!(m.offer_for(code).unwrap(), code);
+        }
+    }
+
+    #[test]
+    fn the_rule_explains_itself() {
+        assert!(
+            Rule::DashToUnderscore
+                .explain()
+                .contains("`_` and no `-` maps to itself")
+        );
+        assert!(Rule::DashToUnderscore.explain().contains("must be listed"));
+        assert_eq!(Rule::DashToUnderscore.to_string(), "dash_to_underscore");
+        assert_eq!(Rule::Identity.to_string(), "identity");
+        assert_eq!(Rule::None.to_string(), "none");
     }
 
     #[test]

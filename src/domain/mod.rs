@@ -2,6 +2,7 @@
 //! subscription state a push leads to, and the product mapping. Everything here is plain data
 //! and functions, unit- and property-tested without a server, a store or a clock.
 
+pub mod catalog;
 pub mod ids;
 pub mod mapping;
 pub mod receipt;

@@ -1,5 +1,5 @@
 //! Catalog 2.0 endpoints in Roku's ChannelStore shapes: GetCatalog, QueryPurchaseOptions,
-//! GetPurchases, DoOrder pre-validation, upgrade previews. The rules live in `crate::catalog`;
+//! GetPurchases, DoOrder pre-validation, upgrade previews. The rules live in `crate::domain::catalog`;
 //! this module parses, finds what the customer holds, and renders.
 
 use axum::{
@@ -17,7 +17,7 @@ use super::{
     extract::JsonBody,
 };
 use crate::{
-    catalog::{self, Date, GetPurchases, OrderItem, OwnedPurchase, QueryParams},
+    domain::catalog::{self, Date, GetPurchases, OrderItem, OwnedPurchase, QueryParams},
     domain::{subscription::Subscription, time::EpochMs},
     store::now_ms,
 };

@@ -23,6 +23,7 @@ pub enum RokuError {
     /// Roku answered and said the transaction is not valid (unknown, wrong channel…).
     #[error("Roku refused the transaction: {0}")]
     Refused(String),
+    /// Roku could not be asked, or answered something unreadable: retry later.
     #[error("Roku web services unavailable: {0}")]
     Unavailable(String),
 }
@@ -129,7 +130,21 @@ impl RokuClient {
         }
         // Roku's own error text could quote the request; the key must not travel on in it.
         parse_validate_response(&body).map_err(|e| {
-            RokuError::Refused(e.to_string().replace(self.api_key.expose_secret(), "***"))
+            let reason = e.to_string().replace(self.api_key.expose_secret(), "***");
+            if e.is_retryable() {
+                // An answer we cannot read says nothing about the purchase: a 503 the channel
+                // retries, never a receipt lost as "invalid". Counted apart, since a steady
+                // rate means Roku changed its format.
+                metrics::counter!("roku_bridge_roku_unreadable_answers_total").increment(1);
+                tracing::warn!(
+                    transaction_id,
+                    bytes = body.len(),
+                    "unreadable validate-transaction answer"
+                );
+                RokuError::Unavailable(reason)
+            } else {
+                RokuError::Refused(reason)
+            }
         })
     }
 }

@@ -302,4 +302,53 @@ mod tests {
         assert!(e.is_instant_signup());
         assert_eq!(e.email.as_deref(), Some("a@b.c"));
     }
+
+    /// Every decoded push Roku publishes (the valid originals and the corrected twins), read
+    /// as the bridge reads a verified push.
+    #[test]
+    fn every_published_push_event_parses_with_its_documented_type() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/roku-pushes");
+        let mut seen = std::collections::HashSet::new();
+        let mut files = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            // The JWT page's header, claims and key-set sketches are not events.
+            let sketch = name.starts_with("jwt-page-") && !name.starts_with("jwt-page-sale");
+            if !name.ends_with(".json") || sketch {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let Ok(value) = serde_json::from_str::<Value>(&text) else {
+                // Roku's broken originals each have a corrected twin beside them.
+                let twin = path.with_extension("fixed.json");
+                assert!(twin.exists(), "{name} is not JSON and has no twin");
+                continue;
+            };
+            let event = parse_event(&value).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                !matches!(event.transaction_type, TransactionType::Unknown(_)),
+                "{name}: {}",
+                event.transaction_type
+            );
+            assert!(event.product_code.is_some(), "{name}");
+            assert!(event.event_date.is_some(), "{name}: eventDate unread");
+            seen.insert(event.transaction_type);
+            files += 1;
+        }
+        assert!(files >= 25, "{files}");
+        for t in TransactionType::ALL {
+            assert!(seen.contains(&t), "no published example of {t}");
+        }
+        let isu: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/isu/sale-with-account-info.json"
+        ))
+        .unwrap();
+        let isu = parse_event(&isu).unwrap();
+        assert!(isu.is_instant_signup());
+        assert_eq!(
+            isu.email.as_deref(),
+            Some("aavella551+1657569447@gmail.com")
+        );
+    }
 }

@@ -1,7 +1,12 @@
-//! validate-transaction's answer (`reference/roku-pay.md` §1.3, §1.9–1.10), read defensively:
-//! it comes from a WCF service (mixed casing, `/Date(…)/` dates, `channelId` as a number or a
-//! string, `status` 0 or `"Success"`), and the open-source validators that read it naively are
-//! the bugs listed in `entitlement-providers.md` §4.
+//! validate-transaction's answer, read defensively: it comes from a WCF service (mixed casing,
+//! `/Date(…)/` dates, `channelId` as a number or a string, `status` 0 or `"Success"`), and the
+//! open-source validators that read it naively reject real purchases.
+//!
+//! Validity depends on what was bought. Roku sets `isEntitled` false on one-time (TVOD)
+//! purchases by design, so for them it says nothing. A downgrade waits as `PendingActive`
+//! (also spelt `Pending_Active`) until the current plan ends, and Roku's pages disagree on its
+//! `isEntitled`: it is a real purchase either way. An answer that cannot be read at all is not
+//! Roku saying no; it is [`TransactionError::Malformed`], which callers retry.
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -14,11 +19,97 @@ pub const MAX_TRANSACTION_ID: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TransactionError {
+    /// Not an answer Roku documents (a proxy's HTML page, a truncated body, a new date format).
+    /// Nothing is known about the purchase: retry, never call the receipt invalid.
     #[error("Roku's answer is not JSON it documents")]
     Malformed,
     /// `status` not success, or a non-empty `errorMessage`.
     #[error("Roku says the transaction is not valid: {0}")]
     Failed(String),
+}
+
+impl TransactionError {
+    /// Whether asking again may give another answer (so the caller answers 503, not 422).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, TransactionError::Malformed)
+    }
+}
+
+/// What kind of product a purchase is, as the ChannelStore names it (`type` in DoOrder v2,
+/// `productType` in v1 and GetPurchases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductKind {
+    /// `MonthlySub`, `QuarterlySub`, `YearlySub`, … : `isEntitled` is the answer.
+    Subscription,
+    /// `Consumable`, `NonConsumable`, … : a TVOD rental or purchase; `isEntitled` is false.
+    OneTime,
+    /// Not said: read as a subscription, the stricter reading.
+    Unknown,
+}
+
+impl ProductKind {
+    pub fn from_roku_type(roku_type: &str) -> Self {
+        let t = roku_type.trim().to_ascii_lowercase();
+        if t.ends_with("sub") || t.ends_with("subscription") {
+            ProductKind::Subscription
+        } else if matches!(
+            t.as_str(),
+            "consumable" | "nonconsumable" | "non-consumable" | "physicalgood" | "digitalcontent"
+        ) {
+            ProductKind::OneTime
+        } else {
+            ProductKind::Unknown
+        }
+    }
+}
+
+/// `purchaseStatus`, whatever spelling Roku used (`PendingActive`, `Pending_Active`,
+/// `pending_active`; `Valid` in GetPurchases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PurchaseStatus {
+    Active,
+    Inactive,
+    PendingActive,
+    PendingInactive,
+    Valid,
+    Other(String),
+}
+
+impl PurchaseStatus {
+    pub fn parse(status: &str) -> Self {
+        let key: String = status
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        match key.as_str() {
+            "active" => PurchaseStatus::Active,
+            "inactive" => PurchaseStatus::Inactive,
+            "pendingactive" => PurchaseStatus::PendingActive,
+            "pendinginactive" => PurchaseStatus::PendingInactive,
+            "valid" => PurchaseStatus::Valid,
+            _ => PurchaseStatus::Other(status.to_string()),
+        }
+    }
+}
+
+/// `purchaseType` of an on-device plan change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanChange {
+    Upgrade,
+    Downgrade,
+}
+
+/// Whether a validated transaction is a purchase the bridge should honour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Validity {
+    /// A real purchase that grants access now.
+    Valid,
+    /// A real purchase whose access starts later: a downgrade waiting for the current plan's
+    /// end. Not a refusal.
+    Pending,
+    /// Roku says the purchase grants nothing (any more).
+    Invalid(&'static str),
 }
 
 /// The fields the bridge relies on; the rest of the answer is kept in `extra`.
@@ -80,19 +171,74 @@ pub enum Verdict {
 }
 
 impl ValidatedTransaction {
-    /// Roku's `isEntitled` is the answer; `cancelled` alone is not a no (a cancelled
-    /// subscription stays entitled to the end of its period), and dates are never the
-    /// deciding field, for the same grace-period reason as the provider's `expiresAt`.
+    /// [`Self::validity`] for a product of unknown kind: a pending downgrade is entitled (it is
+    /// a real purchase), everything else follows `isEntitled`.
     pub fn verdict(&self) -> Verdict {
+        match self.validity(ProductKind::Unknown) {
+            Validity::Valid | Validity::Pending => Verdict::Entitled,
+            Validity::Invalid(reason) => Verdict::NotEntitled(reason),
+        }
+    }
+
+    /// For subscriptions Roku's `isEntitled` is the answer; `cancelled` alone is not a no (a
+    /// cancelled subscription stays entitled to the end of its period), and dates are never
+    /// the deciding field, for the same grace-period reason as the provider's `expiresAt`.
+    /// For one-time purchases `isEntitled` is always false, so only a cancellation (refund) or
+    /// an `Inactive` status refuses them.
+    pub fn validity(&self, kind: ProductKind) -> Validity {
+        let status = self.status_kind();
+        if kind == ProductKind::OneTime {
+            return if self.cancelled == Some(true) {
+                Validity::Invalid("cancelled or refunded")
+            } else if status == Some(PurchaseStatus::Inactive) {
+                Validity::Invalid("inactive")
+            } else {
+                Validity::Valid
+            };
+        }
+        if status == Some(PurchaseStatus::PendingActive) {
+            return Validity::Pending;
+        }
         match self.is_entitled {
-            Some(true) => Verdict::Entitled,
+            Some(true) => Validity::Valid,
             Some(false) if self.cancelled == Some(true) => {
-                Verdict::NotEntitled("cancelled and no longer entitled")
+                Validity::Invalid("cancelled and no longer entitled")
             }
-            Some(false) => Verdict::NotEntitled("not entitled"),
+            Some(false) => Validity::Invalid("not entitled"),
             // An answer without isEntitled is from an older API; a successful one means valid.
-            None if self.cancelled == Some(true) => Verdict::NotEntitled("cancelled"),
-            None => Verdict::Entitled,
+            None if self.cancelled == Some(true) => Validity::Invalid("cancelled"),
+            None => Validity::Valid,
+        }
+    }
+
+    pub fn status_kind(&self) -> Option<PurchaseStatus> {
+        self.purchase_status.as_deref().map(PurchaseStatus::parse)
+    }
+
+    /// `UPGRADE` / `DOWNGRADE` (any case), for on-device plan changes.
+    pub fn plan_change(&self) -> Option<PlanChange> {
+        match self
+            .purchase_type
+            .as_deref()?
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "upgrade" => Some(PlanChange::Upgrade),
+            "downgrade" => Some(PlanChange::Downgrade),
+            _ => None,
+        }
+    }
+
+    /// The transactions a plan change replaced (`cancelledTransactionIds`), as Roku spelt them.
+    pub fn cancelled_transaction_ids(&self) -> Vec<String> {
+        match self.extra.get("cancelledTransactionIds") {
+            Some(Value::Array(ids)) => ids
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            Some(Value::String(id)) => vec![id.clone()],
+            _ => Vec::new(),
         }
     }
 
@@ -255,5 +401,171 @@ mod tests {
             assert!(!is_valid_transaction_id(bad), "{bad:?}");
         }
         assert!(!is_valid_transaction_id(&"a".repeat(1025)));
+    }
+
+    fn fixture(name: &str) -> ValidatedTransaction {
+        let path = format!(
+            "{}/tests/fixtures/roku-transactions/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let body = std::fs::read(&path).unwrap();
+        parse_validate_response(&body).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    #[test]
+    fn roku_s_published_answers_give_the_documented_outcomes() {
+        let isu = fixture("validate-subscription-isu.json");
+        assert_eq!(isu.validity(ProductKind::Subscription), Validity::Valid);
+        assert!(isu.is_isu());
+
+        let upgrade = fixture("validate-upgrade.fixed.json");
+        assert_eq!(upgrade.validity(ProductKind::Subscription), Validity::Valid);
+        assert_eq!(upgrade.plan_change(), Some(PlanChange::Upgrade));
+        assert_eq!(
+            upgrade.cancelled_transaction_ids(),
+            ["b0f7e477-e89e-48d0-aa13-abad017d4ee9"]
+        );
+
+        for name in [
+            "validate-downgrade-pending-active.fixed.json",
+            "downgrade-plan-pending-active.fixed.json",
+        ] {
+            let down = fixture(name);
+            assert_eq!(down.status_kind(), Some(PurchaseStatus::PendingActive));
+            assert_eq!(down.plan_change(), Some(PlanChange::Downgrade));
+            assert_eq!(
+                down.validity(ProductKind::Subscription),
+                Validity::Pending,
+                "{name}"
+            );
+            assert_eq!(down.verdict(), Verdict::Entitled, "{name}");
+        }
+
+        // The base plans a change replaced stay entitled until their end.
+        for name in [
+            "upgrade-original-pending-inactive.fixed.json",
+            "downgrade-original-cancelled.fixed.json",
+            "upgrade-plan-active.fixed.json",
+        ] {
+            assert_eq!(
+                fixture(name).validity(ProductKind::Subscription),
+                Validity::Valid,
+                "{name}"
+            );
+        }
+        assert_eq!(
+            fixture("upgrade-original-pending-inactive.fixed.json").status_kind(),
+            Some(PurchaseStatus::PendingInactive)
+        );
+    }
+
+    #[test]
+    fn a_pending_downgrade_is_valid_whichever_is_entitled_the_page_printed() {
+        // The web-services page's table says `Pending_Active` has isEntitled false; its example
+        // and the upgrade page say true.
+        let text = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/roku-transactions/validate-downgrade-pending-active.fixed.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        for (entitled, status) in [
+            ("true", "PendingActive"),
+            ("false", "PendingActive"),
+            ("false", "Pending_Active"),
+            ("true", "pending_active"),
+        ] {
+            let body = text
+                .replace("\"isEntitled\":true", &format!("\"isEntitled\":{entitled}"))
+                .replace("\"PendingActive\"", &format!("\"{status}\""));
+            let tx = parse_validate_response(body.as_bytes()).unwrap();
+            assert_eq!(
+                tx.validity(ProductKind::Subscription),
+                Validity::Pending,
+                "{entitled} {status}"
+            );
+            assert_eq!(tx.validity(ProductKind::Unknown), Validity::Pending);
+        }
+    }
+
+    #[test]
+    fn one_time_purchases_are_valid_with_is_entitled_false() {
+        let tvod = parse_validate_response(
+            br#"{"status":0,"errorMessage":"","isEntitled":false,"cancelled":false,"amount":2.99,"transactionId":"34210b52-c666-11f0-95ed-7e5be645437d"}"#,
+        )
+        .unwrap();
+        assert_eq!(tvod.validity(ProductKind::OneTime), Validity::Valid);
+        // Read as a subscription, the same answer is a no: the kind must come from the receipt.
+        assert!(matches!(
+            tvod.validity(ProductKind::Subscription),
+            Validity::Invalid(_)
+        ));
+        let refunded =
+            parse_validate_response(br#"{"status":0,"isEntitled":false,"cancelled":true}"#)
+                .unwrap();
+        assert!(matches!(
+            refunded.validity(ProductKind::OneTime),
+            Validity::Invalid(_)
+        ));
+        let inactive = parse_validate_response(
+            br#"{"status":0,"isEntitled":false,"purchaseStatus":"Inactive"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            inactive.validity(ProductKind::OneTime),
+            Validity::Invalid(_)
+        ));
+    }
+
+    #[test]
+    fn product_kinds_from_roku_s_type_names() {
+        for sub in [
+            "MonthlySub",
+            "QuarterlySub",
+            "YearlySub",
+            "WeeklySub",
+            "monthlysub",
+        ] {
+            assert_eq!(
+                ProductKind::from_roku_type(sub),
+                ProductKind::Subscription,
+                "{sub}"
+            );
+        }
+        for one in [
+            "Consumable",
+            "NonConsumable",
+            "DigitalContent",
+            "PhysicalGood",
+        ] {
+            assert_eq!(
+                ProductKind::from_roku_type(one),
+                ProductKind::OneTime,
+                "{one}"
+            );
+        }
+        for other in ["", "Mixed", "Shipping", "Bundle"] {
+            assert_eq!(
+                ProductKind::from_roku_type(other),
+                ProductKind::Unknown,
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unreadable_answer_is_retryable_never_a_refusal() {
+        // Roku's own page prints `"channelId":000000`, which no JSON parser takes.
+        let path = format!(
+            "{}/tests/fixtures/roku-transactions/validate-upgrade.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let err = parse_validate_response(&std::fs::read(path).unwrap()).unwrap_err();
+        assert_eq!(err, TransactionError::Malformed);
+        assert!(err.is_retryable());
+        for body in [&b"<html>502 Bad Gateway</html>"[..], b"", b"null", b"[]"] {
+            let e = parse_validate_response(body).unwrap_err();
+            assert!(e.is_retryable(), "{:?}", String::from_utf8_lossy(body));
+        }
+        assert!(!TransactionError::Failed("UNAUTHORIZED".into()).is_retryable());
     }
 }

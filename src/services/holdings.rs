@@ -2,7 +2,7 @@
 //! pushes left them, and the receipts their channels posted.
 
 use crate::{
-    catalog::{self, GetPurchases},
+    domain::catalog::{self, GetPurchases},
     domain::{receipt::ReceiptState, subscription::Subscription, time::EpochMs},
     reload::LiveConfig,
     store::{Store, StoreError},

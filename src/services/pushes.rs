@@ -21,8 +21,8 @@ use super::{
     replicas::invalidate_everywhere,
 };
 use crate::{
-    catalog::orphaned_addons,
     config::{ACCOUNTS_TARGET, FOLLOW_UPS_TARGET},
+    domain::catalog::orphaned_addons,
     domain::{
         signup::SignupAccount,
         subscription::{Subscription, SubscriptionState, ends_a_plan, is_purchase},

@@ -612,7 +612,9 @@ mod property {
     use std::collections::BTreeSet;
 
     use proptest::prelude::*;
-    use roku_bridge::catalog::{self, Catalog, CatalogConfig, Date, Query, tier_price_cents};
+    use roku_bridge::domain::catalog::{
+        self, Catalog, CatalogConfig, Date, Query, tier_price_cents,
+    };
     use serde_json::{Value, json};
 
     const BASES: [&str; 2] = ["basic", "premium"];

@@ -47,7 +47,7 @@ pub use vocab::{
 };
 
 /// A commented example `[catalog]` section, also used by the tests to prove it validates.
-pub const EXAMPLE_TOML: &str = include_str!("../../config/catalog.example.toml");
+pub const EXAMPLE_TOML: &str = include_str!("../../../config/catalog.example.toml");
 
 /// QueryPurchaseOptions over the configured catalog as of `today`.
 pub fn query(

@@ -458,9 +458,9 @@ fn frequency_name(f: BillingFrequency) -> &'static str {
 mod tests {
     use super::super::testutil::example_config;
     use super::*;
-    use crate::catalog::Date;
-    use crate::catalog::config::OfferPhase;
-    use crate::catalog::vocab::{Duration, OptionType};
+    use crate::domain::catalog::Date;
+    use crate::domain::catalog::config::OfferPhase;
+    use crate::domain::catalog::vocab::{Duration, OptionType};
 
     fn opt<'a>(cfg: &'a mut CatalogConfig, sku: &str) -> &'a mut PurchaseOption {
         cfg.purchase_options
@@ -804,5 +804,5 @@ mod tests {
         assert!(Catalog::from_config(cfg).is_err());
     }
 
-    use crate::catalog::Catalog;
+    use crate::domain::catalog::Catalog;
 }
