@@ -235,6 +235,25 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any sequence of steps from any state: each move is allowed from where it starts,
+        /// finals never leave, and a step applied twice in a row is the step applied once.
+        #[test]
+        fn steps_only_move_forward(
+            start in proptest::sample::select(ReceiptState::ALL.to_vec()),
+            steps in proptest::collection::vec(proptest::sample::select(Step::ALL.to_vec()), 0..16),
+        ) {
+            let mut state = start;
+            for step in steps {
+                let next = state.after(step).unwrap_or(state);
+                proptest::prop_assert!(next == state || ReceiptState::sources_of(step).contains(&state));
+                proptest::prop_assert!(!state.is_final() || next == state);
+                proptest::prop_assert_eq!(next.after(step).unwrap_or(next), next);
+                state = next;
+            }
+        }
+    }
+
     #[test]
     fn stored_outcomes_keep_their_old_shape() {
         let granted: Outcome = serde_json::from_str(r#"{"expiresAt": 1893456000}"#).unwrap();

@@ -121,3 +121,64 @@ proptest! {
         }
     }
 }
+
+/// Receipt states through the real store: for any sequence of steps the services could take
+/// (in any order, any of them repeated, as racing confirmations, relay attempts and device
+/// retries produce), every change the store makes is one the state machine allows, a refused
+/// step changes nothing, and replaying the whole sequence again leaves the same state. The one
+/// order the services never produce is a grant before any forward (access is only asked once
+/// the provider took the receipt), so generated grants before the first forward are dropped.
+#[test]
+fn every_stored_receipt_transition_is_one_the_state_machine_allows() {
+    use roku_bridge::{
+        domain::{
+            ids::{PurchaseId, ReceiptKey},
+            receipt::{ReceiptState, Step},
+        },
+        store::Store,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = runtime
+        .block_on(Store::connect(&format!(
+            "sqlite://{}/bridge.db",
+            dir.path().display()
+        )))
+        .unwrap();
+    let steps = proptest::collection::vec(proptest::sample::select(Step::ALL.to_vec()), 0..12);
+    let case = std::sync::atomic::AtomicU64::new(0);
+    proptest!(ProptestConfig::with_cases(64), |(steps in steps)| {
+        let first_forward = steps.iter().position(|s| *s == Step::Forwarded);
+        let steps: Vec<Step> = steps
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| **s != Step::Granted || first_forward.is_some_and(|f| f < *i))
+            .map(|(_, s)| *s)
+            .collect();
+        let n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let key = ReceiptKey::single(PurchaseId::parse(&format!("prop-{n}")).unwrap());
+        runtime.block_on(async {
+            store.claim_receipt(&key, "ann", "{}").await.unwrap();
+            let mut expected = ReceiptState::Claimed;
+            for step in &steps {
+                let before = store.receipt(&key).await.unwrap().unwrap().state;
+                let after = store.advance_receipt(&key, *step, None).await.unwrap().unwrap();
+                match before.after(*step) {
+                    Some(allowed) => assert_eq!(after, allowed, "{before} {step:?}"),
+                    None => assert_eq!(after, before, "a refused {step:?} changed {before}"),
+                }
+                expected = expected.after(*step).unwrap_or(expected);
+                assert_eq!(after, expected);
+            }
+            // The same sequence again (a replay of every receipt and push): nothing moves.
+            for step in &steps {
+                store.advance_receipt(&key, *step, None).await.unwrap();
+            }
+            let replayed = store.receipt(&key).await.unwrap().unwrap().state;
+            assert_eq!(replayed, expected, "replaying {steps:?}");
+        });
+    });
+}

@@ -3,17 +3,27 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use wiremock::MockServer;
+use roku_bridge::{roku::isu::email_hash, store::Store};
+use serde_json::Value;
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{method, path},
+};
 
 use crate::{
+    backend::{Backend, fresh_url},
     fake_roku::{self, FakeRoku},
     helpers::{
         CleengMock, PUSH_PATH, SIGNING_KEY,
         cleeng::bodies_at,
         order,
         process::{Spawn, process_config},
+        wait_for,
     },
+    on_both_backends,
 };
+
+const CATALOG: &str = include_str!("../../config/catalog.example.toml");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_pushes_and_accepted_receipts_survive_sigkill() {
@@ -94,3 +104,119 @@ async fn sigterm_exits_cleanly_and_restarts_keep_the_store() {
     let receipt = third.get("/roku/payment/tx-term", &token).await;
     assert_eq!(receipt["status"], "granted", "{receipt}");
 }
+
+/// What an acknowledged push still owes is written with the push: killed before the outbox
+/// worker got to it, the bridge applies it after restart — the add-on revoked once its base is
+/// refunded, `entitlement.revoked` sent once, the account link learnt from the receipt, and
+/// the email hash for Instant Signup eligibility.
+async fn push_follow_ups_survive_sigkill(backend: Backend) {
+    let roku = FakeRoku::start().await;
+    let cleeng = MockServer::start().await;
+    CleengMock::on(&cleeng)
+        .registers_anyone("C-F")
+        .accepts_receipts()
+        .grants()
+        .push_relay()
+        .mount()
+        .await;
+    let publisher = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/events"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&publisher)
+        .await;
+    let guard = fresh_url(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = process_config(
+        dir.path(),
+        &guard.url,
+        &cleeng.uri(),
+        &roku.config(),
+        CATALOG,
+    );
+    let spawn = Spawn::config(&config).env(
+        "ROKU_BRIDGE__RELAY__EVENTS_URL",
+        format!("{}/events", publisher.uri()),
+    );
+
+    // The outbox worker of the first process waits a minute before its first look: the kill
+    // lands between every push's acknowledgement and its follow-ups.
+    let held = spawn
+        .clone()
+        .env("ROKU_BRIDGE_TEST_RELAY_START_DELAY_MS", "60000")
+        .start();
+    let token = held.register("follow@example.com").await;
+    assert_eq!(
+        held.post_receipt(&token, order("tx-base", "basic-monthly"))
+            .await,
+        StatusCode::OK
+    );
+    let mut sale = fake_roku::event("Sale", "tx-base", "rc-f", "basic-monthly");
+    sale["email"] = "Follow@Example.com".into();
+    for (event, key) in [
+        (sale, "f1"),
+        (
+            fake_roku::event("Sale", "tx-addon", "rc-f", "sports-monthly"),
+            "f2",
+        ),
+        (
+            fake_roku::event("Refund", "tx-base", "rc-f", "basic-monthly"),
+            "f3",
+        ),
+    ] {
+        assert_eq!(
+            held.push(&fake_roku::push(&event, key)).await,
+            StatusCode::OK
+        );
+    }
+    let store = Store::connect(&guard.url).await.unwrap();
+    let addon_state = || async {
+        store
+            .subscription("rc-f", "sports-monthly")
+            .await
+            .unwrap()
+            .map(|s| s.state.as_str())
+    };
+    // Acknowledged and durable, not applied yet.
+    assert_eq!(addon_state().await, Some("active"));
+    assert!(store.account("rc-f").await.unwrap().is_none());
+    let _ = held.kill9();
+
+    let _second = spawn.start();
+    wait_for("the add-on revoked after restart", || async {
+        addon_state().await == Some("revoked")
+    })
+    .await;
+    wait_for("the publisher told", || async {
+        !publisher.received_requests().await.unwrap().is_empty()
+    })
+    .await;
+    let account = store
+        .account("rc-f")
+        .await
+        .unwrap()
+        .expect("the link learnt");
+    assert_eq!(account.customer_id, "C-F");
+    let hash = store
+        .email_hash(&email_hash("follow@example.com"))
+        .await
+        .unwrap()
+        .expect("the email hash recorded");
+    assert_eq!(hash.roku_customer_id.as_deref(), Some("rc-f"));
+    // Give a duplicate every chance to show up before counting.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let revoked: Vec<Value> = publisher
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .filter(|e: &Value| e["type"] == "entitlement.revoked")
+        .collect();
+    assert_eq!(revoked.len(), 1, "entitlement.revoked once: {revoked:?}");
+    assert_eq!(revoked[0]["data"]["sku"], "sports-monthly");
+}
+on_both_backends!(
+    push_follow_ups_survive_sigkill_on,
+    push_follow_ups_survive_sigkill
+);
