@@ -221,7 +221,7 @@ print(
     f"\nroku-bridge benchmark {env.get('STAMP')} — {machine['nproc']} cores, {machine['model_name']}, "
     f"kernel {machine['kernel']}, {machine['mem_total_gib']} GiB; load avg before {machine['loadavg_before']}\n"
 )
-headers = ("measure", "figure", "same-run baseline", "ratio", "target (DESIGN §8)", "verdict")
+headers = ("measure", "figure", "same-run baseline", "ratio", "target", "verdict")
 print("| " + " | ".join(headers) + " |")
 print("|" + "---|" * len(headers))
 for r in rows:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The performance harness: every DESIGN.md §8 figure, each beside a baseline measured in the
+# The performance harness: every figure the product is held to, each beside a baseline measured in the
 # same run on the same machine, with a table on stdout and JSON in bench/results/.
 #
 #   bench/run.sh                 # ~4–5 minutes on 2 cores

@@ -1,4 +1,4 @@
-//! Memory figures for `bench/run.sh` (DESIGN.md §8): RSS of one million cached entitlement
+//! Memory figures for `bench/run.sh` (the product's memory target): RSS of one million cached entitlement
 //! answers, and of the rate limiters under key churn. In-process; RSS is VmRSS from
 //! /proc/self/status. Uses the bridge's allocator (mimalloc), as `src/main.rs` does.
 //!

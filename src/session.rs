@@ -1,4 +1,4 @@
-//! Device sessions: the bridge's own HS256 tokens (DESIGN.md §2.1).
+//! Device sessions: the bridge's own HS256 tokens.
 //!
 //! The access token is stateless and short. The refresh token is a JWT too, but each one is
 //! also recorded in the store (by its SHA-256, so the table cannot be replayed) so that

@@ -123,30 +123,31 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         start_delay,
     ));
 
-    let payments = Arc::new(Payments::new(
-        store.clone(),
-        provider.clone(),
-        entitlements.clone(),
-        outbox.clone(),
-        live.clone(),
-        roku.clone(),
-        &config.roku,
-        PollPolicy::from_config(&config.payment),
-    ));
+    let payments = Arc::new(Payments {
+        live: Default::default(),
+        store: store.clone(),
+        provider: provider.clone(),
+        entitlements: entitlements.clone(),
+        outbox: outbox.clone(),
+        catalog: live.clone(),
+        roku: roku.clone(),
+        validate_receipts: config.roku.validate_receipts,
+        policy: PollPolicy::from_config(&config.payment),
+    });
     let writers = match store.dialect() {
         store::Dialect::Sqlite => 1,
         store::Dialect::Postgres => 4,
     };
-    let pushes = Arc::new(Pushes::new(
+    let pushes = Arc::new(Pushes {
         verifier,
-        PushWriter::spawn(store.clone(), writers),
-        store.clone(),
-        outbox.clone(),
-        payments.clone(),
-        entitlements.clone(),
-        live.clone(),
-        worker.push_target_names(),
-    ));
+        writer: PushWriter::spawn(store.clone(), writers),
+        store: store.clone(),
+        outbox: outbox.clone(),
+        payments: payments.clone(),
+        entitlements: entitlements.clone(),
+        live: live.clone(),
+        push_targets: worker.push_target_names(),
+    });
     let signup = Arc::new(Signup::new(store.clone(), provider.clone(), outbox.clone()));
     worker.set_handler(Arc::new(Deliveries {
         payments: payments.clone(),

@@ -90,7 +90,7 @@ fn is_json(response: &Response) -> bool {
         .is_some_and(|v| v.starts_with("application/json"))
 }
 
-/// Middleware: turns every [`ApiError`] left in a response's extensions into the §2 body with
+/// Middleware: turns every [`ApiError`] left in a response's extensions into the error body with
 /// the request id, and gives framework-made errors (404/405 without a body) the same shape.
 pub async fn render_errors(request: Request, next: Next) -> Response {
     let request_id = request

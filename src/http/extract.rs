@@ -1,4 +1,4 @@
-//! Extractors whose failures are already §2 errors: a JSON body and a device session.
+//! Extractors whose failures are already API errors: a JSON body and a device session.
 
 use axum::{
     body::Bytes,

@@ -1,7 +1,7 @@
 //! Instant Signup: the two endpoints Roku calls to build the offer card.
 //!
 //! Roku documents 200, 400 and 500 only. A token that fails verification answers 401 with the
-//! §2 body and `WWW-Authenticate`: it is neither a malformed request nor our failure, and 401 is
+//! error body and `WWW-Authenticate`: it is neither a malformed request nor our failure, and 401 is
 //! what an operator reading Roku's error report (or our logs) recognises at once. Eligibility
 //! fails open: a missing or malformed hash header, or a store that cannot answer, gets the
 //! offers and a warning, because Roku requires offers for every non-subscriber and showing one

@@ -210,7 +210,7 @@ pub fn router(state: AppState) -> Router {
                 // is counted with its final status.
                 .layer(middleware::from_fn(record_metrics))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                // Inside the id layers, so the §2 body can name the request id; outside every
+                // Inside the id layers, so the error body can name the request id; outside every
                 // layer that produces errors, so none escapes without the body.
                 .layer(middleware::from_fn(error::render_errors))
                 // Both framings at once is how request smuggling starts, and no client of ours

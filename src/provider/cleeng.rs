@@ -1,4 +1,5 @@
-//! Cleeng, exactly as DESIGN.md §4.1 and `reference/entitlement-providers.md` §1 describe it.
+//! Cleeng's publisher API, as its documentation describes it: receipts, access checks,
+//! registration, login and the push relay.
 //!
 //! Publisher calls (receipt, access) carry `X-Publisher-Token`; MediaStore calls (register,
 //! login) need no token and get none, so the secret travels only where Cleeng requires it.

@@ -26,7 +26,7 @@ pub struct NewCustomer {
     pub last_name: Option<String>,
 }
 
-/// The receipt as forwarded: Cleeng's `/roku/payment` body (DESIGN.md §4.1).
+/// The receipt as forwarded: Cleeng's `/roku/payment` body.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReceiptForward {

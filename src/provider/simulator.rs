@@ -1,4 +1,4 @@
-//! An in-process provider (DESIGN.md §4.2), the default in `config/bridge.toml`, so a fresh
+//! An in-process provider, the default in `config/bridge.toml`, so a fresh
 //! checkout serves real traffic with no account anywhere. It behaves like Cleeng where the
 //! bridge can tell: receipts are accepted at once and granted only after `grant_delay`, so the
 //! asynchronous confirmation is visible; duplicate emails and wrong passwords fail the same way.

@@ -1,4 +1,4 @@
-//! Roku Pay web services (DESIGN.md §4.3): validate-transaction, the bridge's anti-fraud check.
+//! Roku Pay web services: validate-transaction, the bridge's anti-fraud check.
 //!
 //! The API key travels in the URL path, so no URL of ours is ever logged or put in an error:
 //! reqwest errors are stripped of theirs, and spans carry only the transaction id. Roku allows

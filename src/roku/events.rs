@@ -1,4 +1,4 @@
-//! Roku Pay push events: the decoded `x-Roku-message` (`reference/roku-pay.md` §2.4–2.6).
+//! Roku Pay push events: the decoded `x-Roku-message`.
 //!
 //! Every documented `transactionType` is a variant; anything else is kept as `Unknown` rather
 //! than refused, because a push Roku signed must be stored and acknowledged whatever it says
@@ -162,7 +162,7 @@ pub struct PushEvent {
 }
 
 impl PushEvent {
-    /// `isu` in either field: Roku's documents swap the two (§2.4).
+    /// `isu` in either field: Roku's own documents swap the two.
     pub fn is_instant_signup(&self) -> bool {
         [&self.purchase_context, &self.purchase_channel]
             .iter()
@@ -206,7 +206,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// reference §2.6, "Sale (new purchase)", verbatim.
+    /// Roku's push-notification page, "Sale (new purchase)", verbatim.
     const SALE: &str = r#"{
         "customerId": "2df58f54b4f7540ca3aa31ce8bec1fe7", "transactionType": "Sale",
         "transactionId": "abcb0b53015211edb4490a58a9feac0c", "channelId": "1143791",

@@ -295,7 +295,7 @@ fn lenient_status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Err
 mod tests {
     use super::*;
 
-    /// reference §1.3, the newest JSON example, verbatim.
+    /// Roku's web-services page, the newest JSON example, verbatim.
     const DOC_EXAMPLE: &str = r#"{
         "errorCode": null, "errorDetails": null, "errorMessage": "", "status": 0,
         "OriginalTransactionId": "6ccb40bfbd7a49dc9846aafd01890ba5",

@@ -1,4 +1,4 @@
-//! Roku's dates, in every form its services send (`reference/roku-pay.md` §1.3, §2.4):
+//! Roku's dates, in every form its services send:
 //!
 //! - WCF JSON: `/Date(1581033062000+0000)/` — milliseconds since the epoch, UTC; the offset
 //!   suffix only says which zone the server would display, it does not move the instant;
@@ -162,7 +162,8 @@ mod tests {
 
     #[test]
     fn xml_and_iso_forms_agree_with_wcf() {
-        // reference §1.3: the XML example's zone-less dates are the JSON example's instants.
+        // Roku's web-services page: the XML example's zone-less dates are the JSON example's
+        // instants.
         assert_eq!(
             parse("2020-02-06T23:51:02"),
             parse("/Date(1581033062000+0000)/")

@@ -25,7 +25,7 @@ use super::{
     error::{ServiceError, ServiceResult},
 };
 use crate::{
-    config::{PROVIDER_TARGET, PaymentConfig, RokuConfig},
+    config::{PROVIDER_TARGET, PaymentConfig},
     domain::{
         ids::{OfferId, PurchaseId, ReceiptKey, canonical_id},
         receipt::{Outcome, Phase, ReceiptState, Step},
@@ -147,45 +147,25 @@ pub enum PurchaseStatus {
     Pending,
 }
 
+/// Built once at startup from its collaborators (hence the public fields: no constructor to
+/// restate them); `live` starts empty.
 pub struct Payments {
     /// The receipts this process is confirming, for single flight. The store holds the claim
     /// and the outcome; this map is rebuilt from it on demand.
-    live: Mutex<HashMap<String, Arc<Receipt>>>,
-    store: Store,
-    provider: Arc<dyn Provider>,
-    entitlements: Arc<Entitlements>,
-    outbox: Arc<Outbox>,
-    catalog: LiveConfig,
-    roku: Option<Arc<RokuClient>>,
-    validate_receipts: bool,
-    policy: PollPolicy,
+    pub live: Mutex<HashMap<String, Arc<Receipt>>>,
+    pub store: Store,
+    pub provider: Arc<dyn Provider>,
+    pub entitlements: Arc<Entitlements>,
+    pub outbox: Arc<Outbox>,
+    /// The mapping and the catalog, as the last reload left them.
+    pub catalog: LiveConfig,
+    pub roku: Option<Arc<RokuClient>>,
+    /// `roku.validate_receipts`: check each new purchase with Roku (when `roku` is set).
+    pub validate_receipts: bool,
+    pub policy: PollPolicy,
 }
 
 impl Payments {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        store: Store,
-        provider: Arc<dyn Provider>,
-        entitlements: Arc<Entitlements>,
-        outbox: Arc<Outbox>,
-        catalog: LiveConfig,
-        roku: Option<Arc<RokuClient>>,
-        roku_config: &RokuConfig,
-        policy: PollPolicy,
-    ) -> Self {
-        Self {
-            live: Mutex::new(HashMap::new()),
-            store,
-            provider,
-            entitlements,
-            outbox,
-            catalog,
-            roku,
-            validate_receipts: roku_config.validate_receipts,
-            policy,
-        }
-    }
-
     pub fn policy(&self) -> PollPolicy {
         self.policy
     }

@@ -46,41 +46,21 @@ pub struct Ack {
     pub response_key: String,
 }
 
+/// Built once at startup from its collaborators (hence the public fields: no constructor to
+/// restate them).
 pub struct Pushes {
-    verifier: Arc<PushVerifier>,
-    writer: PushWriter,
-    store: Store,
-    outbox: Arc<Outbox>,
-    payments: Arc<Payments>,
-    entitlements: Arc<Entitlements>,
-    live: LiveConfig,
-    push_targets: Vec<String>,
+    pub verifier: Arc<PushVerifier>,
+    pub writer: PushWriter,
+    pub store: Store,
+    pub outbox: Arc<Outbox>,
+    pub payments: Arc<Payments>,
+    pub entitlements: Arc<Entitlements>,
+    pub live: LiveConfig,
+    /// The relay targets every push is owed to.
+    pub push_targets: Vec<String>,
 }
 
 impl Pushes {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        verifier: Arc<PushVerifier>,
-        writer: PushWriter,
-        store: Store,
-        outbox: Arc<Outbox>,
-        payments: Arc<Payments>,
-        entitlements: Arc<Entitlements>,
-        live: LiveConfig,
-        push_targets: Vec<String>,
-    ) -> Self {
-        Self {
-            verifier,
-            writer,
-            store,
-            outbox,
-            payments,
-            entitlements,
-            live,
-            push_targets,
-        }
-    }
-
     /// Verifies and stores one push; `Ok` means Roku may be told 200.
     pub async fn receive(&self, body: &[u8]) -> ServiceResult<Ack> {
         let token = std::str::from_utf8(body)

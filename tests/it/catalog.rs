@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use roku_bridge::store::Store;
 use serde_json::{Value, json};
 use wiremock::{
-    Mock, MockServer, ResponseTemplate,
+    Mock, ResponseTemplate,
     matchers::{method, path},
 };
 
@@ -480,12 +480,7 @@ async fn orders_are_checked_before_roku_shows_its_confirmation() {
 
 #[tokio::test]
 async fn an_addon_is_revoked_when_its_base_is_refunded_and_the_publisher_is_told() {
-    let publisher = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/events"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&publisher)
-        .await;
+    let publisher = crate::helpers::publisher_webhook().await;
     let events = format!("[relay]\nevents_url = \"{}/events\"\n", publisher.uri());
     let (app, _roku) = app(Backend::Sqlite, &events).await;
     let push = |kind: &str, tx: &str, sku: &str, key: &str| {

@@ -5,10 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use roku_bridge::{roku::isu::email_hash, store::Store};
 use serde_json::Value;
-use wiremock::{
-    Mock, MockServer, ResponseTemplate,
-    matchers::{method, path},
-};
+use wiremock::MockServer;
 
 use crate::{
     backend::{Backend, fresh_url},
@@ -18,7 +15,7 @@ use crate::{
         cleeng::bodies_at,
         order,
         process::{Spawn, process_config},
-        wait_for,
+        publisher_webhook, wait_for,
     },
     on_both_backends,
 };
@@ -119,12 +116,7 @@ async fn push_follow_ups_survive_sigkill(backend: Backend) {
         .push_relay()
         .mount()
         .await;
-    let publisher = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/events"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&publisher)
-        .await;
+    let publisher = publisher_webhook().await;
     let guard = fresh_url(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let config = process_config(

@@ -285,3 +285,14 @@ pub async fn publisher_hook(at: &str) -> MockServer {
         .await;
     server
 }
+
+/// The publisher's events webhook (`relay.events_url` is `{uri}/events`), taking every event.
+pub async fn publisher_webhook() -> MockServer {
+    let publisher = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/events"))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .mount(&publisher)
+        .await;
+    publisher
+}
