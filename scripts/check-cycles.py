@@ -1,20 +1,21 @@
 #!/usr/bin/env python3
 """Fails when the library's modules import each other in a cycle.
 
-Reads the module dependency graph `cargo modules dependencies` prints (DOT, "uses" edges
-between modules, items folded into the module that declares them) and looks for strongly
-connected components. A module using its own parent or child (`super::AppState`, a parent
+Reads the dependency graph `cargo modules dependencies` prints (DOT: modules, types, traits and
+functions, with "uses" edges), folds every item into the module that declares it, and looks for
+strongly connected components among the modules. A module using its own parent or child (`super::AppState`, a parent
 routing to a child's handler) is containment, not a cycle, and is left out; every other pair of
 modules must depend one way only.
 
-Usage: cargo modules dependencies --lib --no-externs --no-sysroot --no-fns --no-traits \
-         --no-types --no-owns | python3 scripts/check-cycles.py
+Usage: cargo modules dependencies --lib --no-externs --no-sysroot --no-owns \
+         | python3 scripts/check-cycles.py
 """
 
 import re
 import sys
 
 EDGE = re.compile(r'^\s*"([^"]+)"\s*->\s*"([^"]+)"\s*\[label="uses"')
+NODE = re.compile(r'^\s*"([^"]+)"\s*\[label=.*// "(\w+)" node')
 
 
 def related(a: str, b: str) -> bool:
@@ -22,12 +23,23 @@ def related(a: str, b: str) -> bool:
 
 
 def main() -> int:
+    lines = sys.stdin.read().splitlines()
+    modules = {m[1] for m in map(NODE.match, lines) if m and m[2] in ("mod", "crate")}
+
+    def module_of(path: str) -> str:
+        while path not in modules and "::" in path:
+            path = path.rsplit("::", 1)[0]
+        return path
+
     graph: dict[str, set[str]] = {}
-    for line in sys.stdin:
+    for line in lines:
         m = EDGE.match(line)
-        if m and not related(m[1], m[2]):
-            graph.setdefault(m[1], set()).add(m[2])
-            graph.setdefault(m[2], set())
+        if not m:
+            continue
+        a, b = module_of(m[1]), module_of(m[2])
+        if not related(a, b):
+            graph.setdefault(a, set()).add(b)
+            graph.setdefault(b, set())
     if not graph:
         print("check-cycles: no module graph on stdin", file=sys.stderr)
         return 2
