@@ -159,6 +159,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         provider.clone(),
         roku,
         worker.clone(),
+        entitlements.clone(),
     ));
     let holdings = Arc::new(Holdings::new(store.clone(), live.clone()));
     let replica_url = (store.dialect() == store::Dialect::Postgres)

@@ -104,3 +104,82 @@ async fn two_replicas_on_one_postgres_share_invalidations_deliveries_and_claims(
     assert_eq!(status, StatusCode::CONFLICT);
     roku_store.close().await;
 }
+
+/// Two replicas of one config on one fresh PostgreSQL database, Cleeng accepting receipts and
+/// granting; `env` is added to both (timings under test).
+async fn replica_pair(
+    cleeng: &MockServer,
+    env: &[(&str, &str)],
+) -> (Bridge, Bridge, String, crate::backend::StoreGuard, tempfile::TempDir) {
+    let roku = FakeRoku::start().await;
+    let store = fresh_url(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[limits]\nper_ip_per_second = 0\n";
+    let config = process_config(dir.path(), &store.url, &cleeng.uri(), &roku.config(), extra);
+    let mut spawn = Spawn::config(&config);
+    for (k, v) in env {
+        spawn = spawn.env(k, *v);
+    }
+    let a = spawn.start();
+    let b = spawn.start();
+    let token = a.register("one@example.com").await;
+    (a, b, token, store, dir)
+}
+
+async fn post_receipt(
+    bridge: &Bridge,
+    token: &str,
+    body: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    bridge
+        .call(reqwest::Method::POST, "/roku/payment", Some(token), Some(body))
+        .await
+}
+
+/// The receipt forwards Cleeng received for `purchase_id`.
+async fn forwards_of(cleeng: &MockServer, purchase_id: &str) -> usize {
+    bodies_at(cleeng, "/roku/payment")
+        .await
+        .iter()
+        .filter(|b| b.contains(&format!("\"{purchase_id}\"")))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_posted_to_two_replicas_at_once_is_forwarded_once() {
+    if !postgres_runs().await {
+        return;
+    }
+    let cleeng = MockServer::start().await;
+    CleengMock::on(&cleeng)
+        .grants()
+        .accepts_receipts()
+        .registers("one@example.com", "C-ONE")
+        .mount()
+        .await;
+    let (a, b, token, _store, _dir) = replica_pair(&cleeng, &[]).await;
+    const ROUNDS: usize = 20;
+    let mut doubled = Vec::new();
+    for round in 0..ROUNDS {
+        let purchase = format!("tx-both-{round}");
+        let body = order(&purchase, "S1-US");
+        let ((status_a, answer_a), (status_b, answer_b)) = tokio::join!(
+            post_receipt(&a, &token, body.clone()),
+            post_receipt(&b, &token, body)
+        );
+        assert_eq!(status_a, StatusCode::OK, "round {round}: {answer_a}");
+        assert_eq!(
+            (status_a, &answer_a),
+            (status_b, &answer_b),
+            "round {round}"
+        );
+        let forwards = forwards_of(&cleeng, &purchase).await;
+        if forwards != 1 {
+            doubled.push((round, forwards));
+        }
+    }
+    assert!(
+        doubled.is_empty(),
+        "rounds with other than one forward, of {ROUNDS}: {doubled:?}"
+    );
+}
