@@ -110,7 +110,13 @@ async fn two_replicas_on_one_postgres_share_invalidations_deliveries_and_claims(
 async fn replica_pair(
     cleeng: &MockServer,
     env: &[(&str, &str)],
-) -> (Bridge, Bridge, String, crate::backend::StoreGuard, tempfile::TempDir) {
+) -> (
+    Bridge,
+    Bridge,
+    String,
+    crate::backend::StoreGuard,
+    tempfile::TempDir,
+) {
     let roku = FakeRoku::start().await;
     let store = fresh_url(Backend::Postgres).await;
     let dir = tempfile::tempdir().unwrap();
@@ -132,7 +138,12 @@ async fn post_receipt(
     body: serde_json::Value,
 ) -> (StatusCode, serde_json::Value) {
     bridge
-        .call(reqwest::Method::POST, "/roku/payment", Some(token), Some(body))
+        .call(
+            reqwest::Method::POST,
+            "/roku/payment",
+            Some(token),
+            Some(body),
+        )
         .await
 }
 
@@ -285,7 +296,12 @@ async fn a_grant_or_a_sign_out_on_one_replica_reaches_the_other_within_a_second(
     access_is(&cleeng, false).await;
     assert!(granted(&b, &token).await, "B's cached grant");
     let (status, _) = a
-        .call(reqwest::Method::POST, "/roku/sessions/revoke", Some(&token), None)
+        .call(
+            reqwest::Method::POST,
+            "/roku/sessions/revoke",
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let revoked = std::time::Instant::now();
