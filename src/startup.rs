@@ -133,6 +133,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         roku: roku.clone(),
         validate_receipts: config.roku.validate_receipts,
         policy: PollPolicy::from_config(&config.payment),
+        owner: format!("replica-{}", uuid::Uuid::new_v4().simple()),
     });
     let writers = match store.dialect() {
         store::Dialect::Sqlite => 1,
@@ -160,6 +161,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         provider.clone(),
         roku,
         worker.clone(),
+        entitlements.clone(),
     ));
     let holdings = Arc::new(Holdings::new(store.clone(), live.clone()));
     let replica_url = (store.dialect() == store::Dialect::Postgres)

@@ -268,6 +268,10 @@ pub struct PaymentConfig {
     pub poll_initial_interval: Duration,
     #[serde(with = "humantime_serde")]
     pub poll_max_interval: Duration,
+    /// How long a replica holds a receipt it is forwarding and confirming without renewing
+    /// the hold; a replica killed mid-forward hands the receipt on this long after.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

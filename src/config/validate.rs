@@ -151,6 +151,12 @@ impl Config {
                     .into(),
             );
         }
+        if self.payment.lease < Duration::from_millis(300) {
+            problem(
+                "payment.lease",
+                "at least 300ms: it is renewed every third of it".into(),
+            );
+        }
         if self.provider.timeout.is_zero() || self.server.request_timeout.is_zero() {
             problem(
                 "provider.timeout",

@@ -115,6 +115,7 @@ impl Entitlements {
                 .name("entitlements")
                 .max_capacity(config.max_capacity)
                 .expire_after(ttls)
+                .support_invalidation_closures()
                 .build(),
             // Entries live here only between a fetch finishing and its waiters reading it.
             inflight: Cache::builder()
@@ -184,6 +185,20 @@ impl Entitlements {
         let key = (customer_id.to_string(), offer_id.to_string());
         self.inflight.invalidate(&key).await;
         self.cache.invalidate(&key).await;
+    }
+
+    /// Forgets every answer of one customer, whatever the offer (moka applies it lazily, but
+    /// no read sees an entry the predicate matched).
+    pub fn invalidate_customer(&self, customer_id: &str) {
+        let customer = customer_id.to_string();
+        if let Err(e) = self
+            .cache
+            .invalidate_entries_if(move |key, _| key.0 == customer)
+        {
+            // Only when the cache was built without closures: forget everything instead.
+            tracing::warn!(error = %e, "customer not invalidated alone");
+            self.cache.invalidate_all();
+        }
     }
 
     /// Forgets everything: after missing other replicas' invalidations, nothing cached is

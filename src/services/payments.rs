@@ -6,6 +6,12 @@
 //! a time in this process. Requests never do the work themselves; they start the worker if none
 //! runs and wait on its state, so 100 concurrent posts of a purchase cause one forward and one
 //! poll loop, and a client that hangs up does not cancel the confirmation others wait for.
+//!
+//! Across replicas the store decides: a round forwards and polls only while this process holds
+//! the receipt's lease (a conditional UPDATE on its row), renewed while it works and handed
+//! back when it ends. A replica that finds the lease held follows the store until the owner's
+//! outcome is there, and answers from it; one that finds it run out (its owner was killed)
+//! takes it over. So one forward per receipt, whichever replicas the device's posts reach.
 
 use std::{
     collections::HashMap,
@@ -23,12 +29,14 @@ use tokio::{
 use super::{
     entitlements::Entitlements,
     error::{ServiceError, ServiceResult},
+    replicas::grant_everywhere,
 };
 use crate::{
     config::{PROVIDER_TARGET, PaymentConfig},
     domain::{
         ids::{OfferId, PurchaseId, ReceiptKey, canonical_id},
         receipt::{Outcome, Phase, ReceiptState, Step},
+        time::EpochMs,
     },
     outbox::{Attempt, Delivery, Outbox},
     provider::{Customer, Order, Provider, ProviderError, ReceiptForward},
@@ -40,6 +48,8 @@ use crate::{
 /// Quick retries of a forward that met a 5xx or a timeout, before answering 503.
 const FORWARD_RETRIES: usize = 2;
 const FORWARD_RETRY_DELAY: Duration = Duration::from_millis(200);
+/// How often a replica waiting on another's round looks at the store for its outcome.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The claim of one receipt key by one customer, with its confirmation state.
 pub struct Receipt {
@@ -77,6 +87,8 @@ pub struct PollPolicy {
     pub timeout: Duration,
     pub initial: Duration,
     pub max: Duration,
+    /// How long a replica holds a receipt without renewing; past it, another takes over.
+    pub lease: Duration,
 }
 
 impl PollPolicy {
@@ -85,6 +97,7 @@ impl PollPolicy {
             timeout: c.confirm_timeout,
             initial: c.poll_initial_interval,
             max: c.poll_max_interval,
+            lease: c.lease,
         }
     }
 
@@ -163,6 +176,8 @@ pub struct Payments {
     /// `roku.validate_receipts`: check each new purchase with Roku (when `roku` is set).
     pub validate_receipts: bool,
     pub policy: PollPolicy,
+    /// This process's name on the receipt leases it holds (unique per process).
+    pub owner: String,
 }
 
 impl Payments {
@@ -489,7 +504,7 @@ impl Payments {
         let receipt = receipt.clone();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let outcome = this.confirm(&receipt).await;
+            let outcome = this.round(&receipt).await;
             let settled = outcome.is_final();
             let label = outcome.label();
             metrics::counter!("roku_bridge_confirmations_total", "outcome" => label).increment(1);
@@ -547,6 +562,102 @@ impl Payments {
             // dedupes on purchaseId.
             Err(e) => {
                 tracing::warn!(purchase = %key, ?step, error = %e, "receipt state not recorded")
+            }
+        }
+    }
+
+    fn lease_end(&self) -> EpochMs {
+        EpochMs(EpochMs::now().0 + self.policy.lease.as_millis() as i64)
+    }
+
+    /// One confirmation round: the work itself while this replica holds the receipt's lease,
+    /// or, while another replica holds it, following the store until its outcome is there
+    /// (or this round's time is up).
+    async fn round(&self, receipt: &Receipt) -> Phase {
+        let deadline = Instant::now() + self.policy.timeout;
+        loop {
+            match self
+                .store
+                .lease_receipt(&receipt.key, &self.owner, self.lease_end())
+                .await
+            {
+                Ok(true) => {
+                    if let Some(phase) = self.owned(receipt).await {
+                        return phase;
+                    }
+                    // Taken over meanwhile: the new owner's outcome is what counts.
+                }
+                Ok(false) => {}
+                Err(e) => return store_down(&receipt.key, &e),
+            }
+            // Not leased to us: settled, queued for the relay, or another replica's round.
+            let stored = match self.store.receipt(&receipt.key).await {
+                Ok(Some(stored)) => stored,
+                Ok(None) => {
+                    return store_down(
+                        &receipt.key,
+                        &StoreError::Unavailable("claimed receipt vanished".into()),
+                    );
+                }
+                Err(e) => return store_down(&receipt.key, &e),
+            };
+            match stored.state {
+                ReceiptState::Granted | ReceiptState::Rejected | ReceiptState::Queued => {
+                    return Phase::of(stored.state, stored.outcome.as_ref());
+                }
+                ReceiptState::Claimed | ReceiptState::Forwarded => {}
+            }
+            if Instant::now() >= deadline {
+                return Phase::Pending;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+                _ = receipt.wake.notified() => {}
+            }
+        }
+    }
+
+    /// The round's work under the lease, renewed every third of its length; `None` when the
+    /// lease was lost (renewals failed past its expiry and another replica took it), in which
+    /// case the work is dropped where it stands: a forward cut off here is one the provider
+    /// dedupes on purchaseId.
+    async fn owned(&self, receipt: &Receipt) -> Option<Phase> {
+        let phase = tokio::select! {
+            phase = self.confirm(receipt) => Some(phase),
+            () = self.keep_lease(&receipt.key) => {
+                tracing::warn!(purchase = %receipt.key, "receipt lease lost to another replica");
+                None
+            }
+        };
+        if phase.is_some()
+            && let Err(e) = self.store.release_receipt(&receipt.key, &self.owner).await
+        {
+            // Not handed back: it runs out by itself, and the next round waits that long.
+            tracing::warn!(purchase = %receipt.key, error = %e, "receipt lease not released");
+        }
+        phase
+    }
+
+    /// Renews the lease until it is lost; never returns while it is held.
+    async fn keep_lease(&self, key: &ReceiptKey) {
+        let mut held_until = Instant::now() + self.policy.lease;
+        loop {
+            tokio::time::sleep(self.policy.lease / 3).await;
+            match self
+                .store
+                .renew_receipt_lease(key, &self.owner, self.lease_end())
+                .await
+            {
+                Ok(true) => held_until = Instant::now() + self.policy.lease,
+                Ok(false) => return,
+                // The store may be back before the lease runs out; past that, another replica
+                // may have taken it, so the work stops as if it had.
+                Err(e) => {
+                    tracing::warn!(purchase = %key, error = %e, "receipt lease not renewed");
+                    if Instant::now() >= held_until {
+                        return;
+                    }
+                }
             }
         }
     }
@@ -696,9 +807,16 @@ impl Payments {
                 .await
             {
                 Ok(access) if access.granted => {
-                    self.entitlements
-                        .record(&receipt.customer_id, receipt.offer_id(), access)
-                        .await;
+                    // Every replica's cache first: a device told "granted" by this answer
+                    // must not be told "no" by the replica its next check reaches.
+                    grant_everywhere(
+                        &self.store,
+                        &self.entitlements,
+                        &receipt.customer_id,
+                        receipt.offer_id(),
+                        access,
+                    )
+                    .await;
                     let outcome = Outcome::Granted {
                         expires_at: access.expires_at,
                     };
@@ -745,6 +863,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             initial: Duration::from_millis(250),
             max: Duration::from_secs(5),
+            lease: Duration::from_secs(10),
         };
         // At once, 0.25, 0.75 (+0.5), then the final check at 1 s.
         assert_eq!(p.max_polls(), 4);

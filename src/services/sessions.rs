@@ -4,7 +4,11 @@
 
 use std::sync::Arc;
 
-use super::error::{ServiceError, ServiceResult};
+use super::{
+    entitlements::Entitlements,
+    error::{ServiceError, ServiceResult},
+    replicas::forget_customer_everywhere,
+};
 use crate::{
     config::ACCOUNTS_TARGET,
     domain::ids::PurchaseId,
@@ -30,6 +34,7 @@ pub struct SignIn {
     provider: Arc<dyn Provider>,
     roku: Option<Arc<RokuClient>>,
     outbox: Arc<Worker>,
+    entitlements: Arc<Entitlements>,
 }
 
 impl SignIn {
@@ -39,6 +44,7 @@ impl SignIn {
         provider: Arc<dyn Provider>,
         roku: Option<Arc<RokuClient>>,
         outbox: Arc<Worker>,
+        entitlements: Arc<Entitlements>,
     ) -> Self {
         Self {
             tokens,
@@ -46,6 +52,7 @@ impl SignIn {
             provider,
             roku,
             outbox,
+            entitlements,
         }
     }
 
@@ -171,8 +178,12 @@ impl SignIn {
     }
 
     /// Signs the customer out everywhere; the number of refresh tokens that stopped working.
+    /// Their cached entitlement answers go too, on every replica: a customer signed out after
+    /// an account change is answered from the provider when they come back.
     pub async fn revoke(&self, customer_id: &str) -> ServiceResult<u64> {
-        Ok(self.store.revoke_refresh(customer_id).await?)
+        let revoked = self.store.revoke_refresh(customer_id).await?;
+        forget_customer_everywhere(&self.store, Some(&self.entitlements), customer_id).await;
+        Ok(revoked)
     }
 
     /// The Roku customer behind an entitled purchase, linked to `customer` unless another

@@ -105,6 +105,65 @@ impl Store {
         Ok(self.receipt(key).await?.map(|r| r.state))
     }
 
+    /// Takes (or renews) the lease on an unsettled receipt for `owner` until `until`: granted
+    /// when nobody holds it, `owner` already does, or the holder let it run out. One
+    /// conditional UPDATE, so of replicas racing for a receipt exactly one wins, on either
+    /// backend. Queued receipts belong to the relay and settled ones need nobody.
+    pub async fn lease_receipt(
+        &self,
+        key: &ReceiptKey,
+        owner: &str,
+        until: EpochMs,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE receipts SET lease_owner = $1, lease_until = $2
+             WHERE purchase_id = $3 AND state IN ($4, $5)
+               AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $6)",
+        )
+        .bind(owner)
+        .bind(until.0)
+        .bind(key.stored())
+        .bind(ReceiptState::Claimed.as_str())
+        .bind(ReceiptState::Forwarded.as_str())
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Extends a lease `owner` holds, whatever the receipt's state meanwhile; `false` when
+    /// another replica took it over (the owner went silent past its expiry).
+    pub async fn renew_receipt_lease(
+        &self,
+        key: &ReceiptKey,
+        owner: &str,
+        until: EpochMs,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE receipts SET lease_until = $1 WHERE purchase_id = $2 AND lease_owner = $3",
+        )
+        .bind(until.0)
+        .bind(key.stored())
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Hands the lease back, if `owner` still holds it, so the next round may start anywhere
+    /// at once instead of after the expiry.
+    pub async fn release_receipt(&self, key: &ReceiptKey, owner: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE receipts SET lease_owner = NULL, lease_until = NULL
+             WHERE purchase_id = $1 AND lease_owner = $2",
+        )
+        .bind(key.stored())
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Every receipt claimed for a provider customer, oldest first, with when it was claimed.
     pub async fn receipts_of_customer(
         &self,

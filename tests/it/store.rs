@@ -104,6 +104,56 @@ async fn receipts_are_first_come(backend: Backend) {
 }
 on_both_backends!(receipts_are_first_come_on, receipts_are_first_come);
 
+/// A receipt's lease goes to one owner at a time, passes on once it runs out, and is not to be
+/// had once the receipt is settled.
+async fn receipt_leases_have_one_owner(backend: Backend) {
+    let (store, _g) = fresh_store(backend).await;
+    let p = key("p-lease");
+    store.claim_receipt(&p, "ann", "{}").await.unwrap();
+    let later = |ms: i64| EpochMs(EpochMs::now().0 + ms);
+    assert!(store.lease_receipt(&p, "a", later(60_000)).await.unwrap());
+    assert!(
+        !store.lease_receipt(&p, "b", later(60_000)).await.unwrap(),
+        "held by a"
+    );
+    assert!(
+        store.lease_receipt(&p, "a", later(60_000)).await.unwrap(),
+        "a again"
+    );
+    assert!(store.renew_receipt_lease(&p, "a", later(-1)).await.unwrap());
+    // Run out: b takes it, and a's next renewal finds it gone.
+    assert!(store.lease_receipt(&p, "b", later(60_000)).await.unwrap());
+    assert!(
+        !store
+            .renew_receipt_lease(&p, "a", later(60_000))
+            .await
+            .unwrap()
+    );
+    store.release_receipt(&p, "a").await.unwrap();
+    assert!(
+        !store.lease_receipt(&p, "a", later(60_000)).await.unwrap(),
+        "a releases nothing of b's"
+    );
+    store.release_receipt(&p, "b").await.unwrap();
+    for step in [Step::Forwarded, Step::Granted] {
+        store.advance_receipt(&p, step, None).await.unwrap();
+    }
+    assert!(
+        !store.lease_receipt(&p, "a", later(60_000)).await.unwrap(),
+        "settled"
+    );
+    assert!(
+        !store
+            .lease_receipt(&key("unclaimed"), "a", later(1))
+            .await
+            .unwrap()
+    );
+}
+on_both_backends!(
+    receipt_leases_have_one_owner_on,
+    receipt_leases_have_one_owner
+);
+
 async fn a_push_is_stored_once_with_its_deliveries(backend: Backend) {
     let (store, _g) = fresh_store(backend).await;
     let d = [
