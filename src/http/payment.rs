@@ -49,7 +49,11 @@ pub struct PaymentRequest {
 /// names the item in messages (`order`, `purchases[0]`). Cleeng's `order` body always carries
 /// `amount` and `total`; a DoOrder v2 item may leave them out (Roku's own answer supplies them
 /// when receipts are validated).
-fn parse_item(item: PurchasedItem, field: &str, prices_required: bool) -> Result<PurchaseLine, ApiError> {
+fn parse_item(
+    item: PurchasedItem,
+    field: &str,
+    prices_required: bool,
+) -> Result<PurchaseLine, ApiError> {
     let purchase_id = PurchaseId::parse(&item.purchase_id).map_err(|_| {
         ApiError::bad_request(
             "invalid_request",

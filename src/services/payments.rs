@@ -376,6 +376,12 @@ impl Payments {
                 }),
             known => known,
         };
+        // A negative amount is a refund's answer, whatever the kind's rule says.
+        if tx.amount.is_some_and(|a| a < 0.0) || tx.total.is_some_and(|t| t < 0.0) {
+            return Err(ServiceError::InvalidReceipt(
+                "Roku says this purchase was refunded.".into(),
+            ));
+        }
         match tx.validity(kind) {
             Validity::Valid => {}
             Validity::Pending => {

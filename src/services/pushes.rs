@@ -37,7 +37,8 @@ use crate::{
     reload::LiveConfig,
     roku::{
         events::{
-            INVALIDATE_KEYS_MESSAGE_TYPE, PUSH_MESSAGE_TYPE, PushEvent, decode_message, parse_event,
+            INVALIDATE_KEYS_MESSAGE_TYPE, PUSH_MESSAGE_TYPE, PushEvent, decode_message,
+            parse_event, response_key_in,
         },
         isu::email_hash,
         jws::{KeySet, PushAuthError, PushVerifier},
@@ -129,11 +130,11 @@ impl Pushes {
             .as_str()
             .and_then(|m| decode_message(m).ok());
         let event = event_json.as_ref().and_then(|v| parse_event(v).ok());
-        let response_key = event_json
-            .as_ref()
-            .and_then(|v| v["responseKey"].as_str())
-            .unwrap_or_default()
-            .to_string();
+        let response_key = match &event_json {
+            Some(v) => v["responseKey"].as_str().map(str::to_string),
+            None => claims["x-Roku-message"].as_str().and_then(response_key_in),
+        }
+        .unwrap_or_default();
         if message_type != PUSH_MESSAGE_TYPE {
             // Dashboard test messages carry any type the publisher typed: acknowledged, not kept.
             tracing::info!(
@@ -149,7 +150,13 @@ impl Pushes {
             .map(str::to_string)
             .unwrap_or_else(|| token.rsplit('.').next().unwrap_or(token).to_string());
         let record = if key_set.is_test() {
-            self.plan_test(token, message_type, message_key, event_json.as_ref(), event.as_ref())
+            self.plan_test(
+                token,
+                message_type,
+                message_key,
+                event_json.as_ref(),
+                event.as_ref(),
+            )
         } else {
             self.plan(
                 token,

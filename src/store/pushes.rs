@@ -92,12 +92,16 @@ impl Store {
 
     /// Whether the push with this message key was a test push; `None` when none is stored.
     pub async fn push_is_test(&self, message_key: &str) -> Result<Option<bool>, StoreError> {
-        let row = sqlx::query("SELECT test FROM pushes WHERE message_key = $1")
-            .bind(message_key)
-            .fetch_optional(self.pool())
-            .await?;
+        // Through the Any driver SQLite's BOOLEAN does not decode: read it as a number.
+        let row = sqlx::query(
+            "SELECT CAST(CASE WHEN test THEN 1 ELSE 0 END AS BIGINT) AS test
+             FROM pushes WHERE message_key = $1",
+        )
+        .bind(message_key)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(match row {
-            Some(row) => Some(row.try_get("test")?),
+            Some(row) => Some(row.try_get::<i64, _>("test")? != 0),
             None => None,
         })
     }
