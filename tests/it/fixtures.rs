@@ -530,3 +530,18 @@ async fn a_pending_downgrade_signs_in_from_its_purchase() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_repeated_test_push_is_acknowledged_and_stored_once() {
+    let (app, _roku) = app_with_roku(Backend::Sqlite, PRODUCTION).await;
+    let jws = fake_roku::test_push(&fake_roku::sale("tx-t", "rc-t", "S1-US"), "dup-test");
+    for _ in 0..2 {
+        let ack = app.push(&jws).await;
+        assert_eq!((ack.status, ack.body.as_str()), (StatusCode::OK, "rk-tx-t"));
+    }
+    let store = app.store().await;
+    assert_eq!(store.push_count().await.unwrap(), 1);
+    assert_eq!(store.push_is_test("dup-test").await.unwrap(), Some(true));
+    assert!(store.subscriptions_of("rc-t").await.unwrap().is_empty());
+    store.close().await;
+}
