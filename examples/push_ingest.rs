@@ -161,6 +161,7 @@ async fn insert_ceiling(url: &str, n: usize, concurrency: usize) -> anyhow::Resu
                         product_code: None,
                         raw_jws: "x".repeat(900),
                         event_json: None,
+                        test: false,
                     };
                     let record = roku_bridge::store::pushes::PushRecord {
                         push,

@@ -13,7 +13,7 @@ use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
     admin,
-    config::Config,
+    config::{Config, Environment},
     http, outbox, provider, reload,
     roku::{client::RokuClient, jws::PushVerifier},
     services::{
@@ -99,12 +99,15 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         Some(key) => Some(Arc::new(RokuClient::new(&config.roku, key.clone())?)),
         None => None,
     };
-    let verifier = Arc::new(PushVerifier::new(
-        config.roku.jwks_url.clone(),
-        config.roku.jwks_refetch_interval,
-        config.roku.push_leeway,
-        config.roku.timeout,
-    )?);
+    let verifier = Arc::new(
+        PushVerifier::new(
+            config.roku.jwks_url.clone(),
+            config.roku.jwks_refetch_interval,
+            config.roku.push_leeway,
+            config.roku.timeout,
+        )?
+        .with_test_keys(config.roku.test_jwks_url.clone()),
+    );
 
     let outbox = Arc::new(outbox::Outbox::new(
         store.clone(),
@@ -139,6 +142,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         store::Dialect::Sqlite => 1,
         store::Dialect::Postgres => 4,
     };
+    // A test push reaching a production provider could grant or revoke real access.
+    let relay_test_pushes = config.provider.environment == Environment::Sandbox;
     let pushes = Arc::new(Pushes {
         verifier,
         writer: PushWriter::spawn(store.clone(), writers),
@@ -148,6 +153,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         entitlements: entitlements.clone(),
         live: live.clone(),
         push_targets: worker.push_target_names(),
+        relay_test_pushes,
     });
     let signup = Arc::new(Signup::new(store.clone(), provider.clone(), outbox.clone()));
     worker.set_handler(Arc::new(Deliveries {

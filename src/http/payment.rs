@@ -1,6 +1,8 @@
 //! `POST /roku/payment` and `GET /roku/payment/{purchaseId}`: a device's receipts after DoOrder
 //! and their status. The body is Cleeng's receipt body (`order`), or DoOrder v2's result
 //! (`purchases[]`, Catalog 2.0), so channels written for Cleeng move over by changing a URL.
+//! Prices are taken as numbers or as the ChannelStore's localized strings (`"$4.99"`,
+//! `"4,99 €"`), exactly as a channel forwards them.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -21,6 +23,7 @@ use super::{
 use crate::{
     domain::{ids::PurchaseId, time::secs_to_rfc3339},
     provider::Customer,
+    roku::doorder::PurchasedItem,
     services::payments::{PurchaseAnswer, PurchaseLine, PurchaseStatus},
 };
 
@@ -34,84 +37,70 @@ const MAX_PURCHASES: usize = 10;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRequest {
-    order: Option<OrderIn>,
+    /// Cleeng's receipt body, or a DoOrder v1 item forwarded as it came.
+    order: Option<PurchasedItem>,
     /// DoOrder v2's result (Catalog 2.0): one item per purchase, named by SKU.
-    purchases: Option<Vec<PurchaseIn>>,
+    purchases: Option<Vec<PurchasedItem>>,
     ip_address: Option<String>,
     customer_email: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OrderIn {
-    purchase_id: String,
-    code: String,
-    amount: f64,
-    total: f64,
-    #[serde(default = "one")]
-    qty: u32,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PurchaseIn {
-    purchase_id: String,
-    sku: String,
-    #[serde(default)]
-    amount: f64,
-    #[serde(default)]
-    total: f64,
-    #[serde(default = "one")]
-    qty: u32,
-}
-
-impl From<PurchaseIn> for OrderIn {
-    fn from(p: PurchaseIn) -> Self {
-        OrderIn {
-            purchase_id: p.purchase_id,
-            code: p.sku,
-            amount: p.amount,
-            total: p.total,
-            qty: p.qty,
-        }
-    }
-}
-
-fn one() -> u32 {
-    1
-}
-
-impl OrderIn {
-    /// Parse, don't validate: what passes is a [`PurchaseLine`] the services can trust.
-    fn parse(self) -> Result<PurchaseLine, ApiError> {
-        let purchase_id = PurchaseId::parse(&self.purchase_id).map_err(|_| {
-            ApiError::bad_request(
-                "invalid_request",
-                "Field `order.purchaseId` must be 1 to 1024 visible ASCII characters without / ? # % or \\.",
-            )
-        })?;
-        for (name, value) in [("order.amount", self.amount), ("order.total", self.total)] {
-            if !value.is_finite() || value < 0.0 {
+/// Parse, don't validate: what passes is a [`PurchaseLine`] the services can trust. `field`
+/// names the item in messages (`order`, `purchases[0]`). Cleeng's `order` body always carries
+/// `amount` and `total`; a DoOrder v2 item may leave them out (Roku's own answer supplies them
+/// when receipts are validated).
+fn parse_item(
+    item: PurchasedItem,
+    field: &str,
+    prices_required: bool,
+) -> Result<PurchaseLine, ApiError> {
+    let purchase_id = PurchaseId::parse(&item.purchase_id).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("Field `{field}.purchaseId` must be 1 to 1024 visible ASCII characters without / ? # % or \\."),
+        )
+    })?;
+    let kind = item.kind();
+    let replaced_code = item.replaced_code().map(str::to_string);
+    for (name, price) in [("amount", &item.amount), ("total", &item.total)] {
+        match price {
+            None if prices_required => {
                 return Err(ApiError::bad_request(
                     "invalid_request",
-                    format!("Field `{name}` must be a number of zero or more."),
+                    format!("Missing field `{name}` in `{field}`."),
                 ));
             }
+            Some(p) if p.amount().is_negative() => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    format!("Field `{field}.{name}` must be a price of zero or more."),
+                ));
+            }
+            _ => {}
         }
-        if self.qty == 0 {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "Field `order.qty` must be at least 1.",
-            ));
-        }
-        Ok(PurchaseLine {
-            purchase_id,
-            code: self.code,
-            amount: self.amount,
-            total: self.total,
-            qty: self.qty,
-        })
     }
+    let qty = item.qty.unwrap_or(1);
+    if qty == 0 {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("Field `{field}.qty` must be at least 1."),
+        ));
+    }
+    let roku_customer_id = item
+        .roku_customer_id
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty());
+    Ok(PurchaseLine {
+        purchase_id,
+        code: item.code,
+        amount: item.amount,
+        total: item.total,
+        qty,
+        kind,
+        roku_customer_id,
+        name: item.name,
+        replaced_code,
+    })
 }
 
 pub async fn post(
@@ -122,11 +111,13 @@ pub async fn post(
 ) -> Result<Response, ApiError> {
     let timeout = state.payments.policy().timeout;
     let wait = wait_param(&uri, timeout, timeout)?;
-    let orders: Vec<OrderIn> = match (req.order, req.purchases) {
-        (Some(order), None) => vec![order],
-        (None, Some(purchases)) if (1..=MAX_PURCHASES).contains(&purchases.len()) => {
-            purchases.into_iter().map(OrderIn::from).collect()
-        }
+    let items: Vec<(String, PurchasedItem, bool)> = match (req.order, req.purchases) {
+        (Some(order), None) => vec![("order".to_string(), order, true)],
+        (None, Some(purchases)) if (1..=MAX_PURCHASES).contains(&purchases.len()) => purchases
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (format!("purchases[{i}]"), p, false))
+            .collect(),
         (None, Some(_)) => {
             return Err(ApiError::bad_request(
                 "invalid_request",
@@ -163,9 +154,9 @@ pub async fn post(
             "customerEmail is not the email of the signed-in customer.",
         ));
     }
-    let lines = orders
+    let lines = items
         .into_iter()
-        .map(OrderIn::parse)
+        .map(|(field, item, required)| parse_item(item, &field, required))
         .collect::<Result<Vec<_>, _>>()?;
     let customer = Customer {
         id: session.sub,

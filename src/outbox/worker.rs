@@ -111,7 +111,9 @@ impl Worker {
             .await?
         {
             Some(item) => Ok(self.attempt(item).await),
-            None => Ok(false),
+            // Nothing to claim: done already, never queued, or being attempted right now by a
+            // worker (ours or a replica's) — in that last case it is still pending.
+            None => self.store.is_pending(target, key).await,
         }
     }
 

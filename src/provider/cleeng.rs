@@ -158,7 +158,8 @@ impl Provider for Cleeng {
         let url = format!("{}/roku/payment", self.urls.receipt);
         let (status, value) = self
             .send(
-                self.publisher_request(Method::POST, url).json(receipt),
+                self.publisher_request(Method::POST, url)
+                    .json(&receipt.contract_body()),
                 "receipt",
             )
             .await?;

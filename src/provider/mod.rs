@@ -26,7 +26,8 @@ pub struct NewCustomer {
     pub last_name: Option<String>,
 }
 
-/// The receipt as forwarded: Cleeng's `/roku/payment` body.
+/// The receipt as forwarded: Cleeng's `/roku/payment` body, plus what the device reported
+/// (kept with the stored receipt, never sent: the provider's contract takes numbers).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReceiptForward {
@@ -35,6 +36,48 @@ pub struct ReceiptForward {
     pub order: Order,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported: Option<Box<Reported>>,
+}
+
+/// A purchase as the channel reported it, texts exactly as sent (`"$4.99"`, `"4,99 €"`), and
+/// whose numbers the forward carries.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reported {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<String>,
+    /// ISO 4217, when the price's symbol or Roku's answer names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_sku: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roku_customer_id: Option<String>,
+    /// `roku` when the forward carries validate-transaction's amount, total and quantity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priced_by: Option<String>,
+}
+
+impl ReceiptForward {
+    /// Exactly the fields of the provider's `/roku/payment` contract.
+    pub fn contract_body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "customerEmail": self.customer_email,
+            "offerId": self.offer_id,
+            "order": self.order,
+        });
+        if let Some(ip) = &self.ip_address {
+            body["ipAddress"] = serde_json::json!(ip);
+        }
+        body
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -197,6 +197,27 @@ pub fn decode_message(encoded: &str) -> Result<Value, DecodeError> {
     serde_json::from_slice(&bytes).map_err(|_| DecodeError::Json)
 }
 
+/// The `responseKey` of a message that is not valid JSON (Roku's own examples print curly
+/// quotes and stray commas): the acknowledgement still owes Roku its key. `None` when the
+/// text names none.
+pub fn response_key_in(encoded: &str) -> Option<String> {
+    let encoded = encoded.trim();
+    let bytes = STANDARD
+        .decode(encoded)
+        .or_else(|_| URL_SAFE.decode(encoded))
+        .ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let after = &text[text.find("responseKey")? + "responseKey".len()..];
+    // Past the closing quote (straight or curly), the colon and the opening quote.
+    let value = after.trim_start_matches(|c: char| !c.is_ascii_alphanumeric() && c != '\n');
+    let key: String = value
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(128)
+        .collect();
+    (!key.is_empty()).then_some(key)
+}
+
 pub fn parse_event(value: &Value) -> Result<PushEvent, DecodeError> {
     PushEvent::deserialize(value).map_err(|e| DecodeError::Shape(e.to_string()))
 }
@@ -205,6 +226,22 @@ pub fn parse_event(value: &Value) -> Result<PushEvent, DecodeError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_response_key_of_roku_s_curly_quoted_example_is_still_found() {
+        let raw = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/roku-pushes/jwt-page-sale.json"
+        ))
+        .unwrap();
+        let encoded = STANDARD.encode(&raw);
+        assert!(decode_message(&encoded).is_err());
+        assert_eq!(
+            response_key_in(&encoded).as_deref(),
+            Some("d4dd12df0c8445afa8860895061e72f9")
+        );
+        assert_eq!(response_key_in(&STANDARD.encode("{\"a\": 1}")), None);
+    }
 
     /// Roku's push-notification page, "Sale (new purchase)", verbatim.
     const SALE: &str = r#"{

@@ -39,9 +39,13 @@ use crate::{
         time::EpochMs,
     },
     outbox::{Attempt, Delivery, Outbox},
-    provider::{Customer, Order, Provider, ProviderError, ReceiptForward},
+    provider::{Customer, Order, Provider, ProviderError, ReceiptForward, Reported},
     reload::LiveConfig,
-    roku::{client::RokuClient, transaction::Verdict},
+    roku::{
+        client::RokuClient,
+        price::Price,
+        transaction::{ProductKind, ValidatedTransaction, Validity},
+    },
     store::{Store, StoreError, StoredReceipt},
 };
 
@@ -133,9 +137,27 @@ pub struct PurchaseLine {
     pub purchase_id: PurchaseId,
     /// A Roku product code or a Catalog 2.0 SKU.
     pub code: String,
-    pub amount: f64,
-    pub total: f64,
+    /// A number or the ChannelStore's localized text, as sent; absent on some v2 items.
+    pub amount: Option<Price>,
+    pub total: Option<Price>,
     pub qty: u32,
+    /// What the channel says was bought (`type` / `productType`), for Roku's validity rule.
+    pub kind: ProductKind,
+    /// The paying Roku account, as the device reported it (DoOrder v2).
+    pub roku_customer_id: Option<String>,
+    pub name: Option<String>,
+    /// On a plan change, the SKU it replaced.
+    pub replaced_code: Option<String>,
+}
+
+impl PurchaseLine {
+    fn product_type(&self) -> Option<&'static str> {
+        match self.kind {
+            ProductKind::Subscription => Some("subscription"),
+            ProductKind::OneTime => Some("one-time"),
+            ProductKind::Unknown => None,
+        }
+    }
 }
 
 /// What a device is told about a purchase (its one receipt, or a bundle's parts).
@@ -262,12 +284,22 @@ impl Payments {
         // Roku is asked once per purchase: a repeat post of a claim already held needs no second
         // look (and must not spend the 20 req/s Roku allows).
         let known = self.get(&customer.id, &key_of(&offers[0])).await?.is_some();
-        let roku_customer_id = if known {
+        let checked = if known {
             None
         } else {
-            self.validate_with_roku(&line.purchase_id, &line.code)
-                .await?
+            self.validate_with_roku(&line).await?
         };
+        let (order, reported) = priced_order(&line, checked.as_ref());
+        // Roku's word on who paid beats the device's; the device's alone may only fill a gap.
+        let roku_rcid = checked.as_ref().and_then(|tx| tx.roku_customer_id.clone());
+        if let (Some(roku), Some(device)) = (&roku_rcid, &line.roku_customer_id)
+            && canonical_id(roku) != canonical_id(device)
+        {
+            tracing::warn!(
+                purchase_id = %line.purchase_id,
+                "rokuCustomerId from the device is not the one Roku names; Roku's is used"
+            );
+        }
         // One provider receipt per offer, each claimed and confirmed on its own (idempotent per
         // purchaseId and offer); the answer is granted when all are.
         let mut receipts = Vec::with_capacity(offers.len());
@@ -275,27 +307,38 @@ impl Payments {
             let forward = ReceiptForward {
                 customer_email: customer.email.clone(),
                 offer_id: offer.to_string(),
-                order: Order {
-                    amount: line.amount,
-                    code: line.code.clone(),
-                    purchase_id: line.purchase_id.to_string(),
-                    qty: line.qty,
-                    total: line.total,
-                },
+                order: order.clone(),
                 ip_address: ip_address.map(str::to_string),
+                reported: Some(Box::new(reported.clone())),
             };
             receipts.push(self.claim(&customer.id, key_of(offer), forward).await?);
         }
-        if let Some(rcid) = roku_customer_id {
+        let link = match (roku_rcid, line.roku_customer_id.clone()) {
+            (Some(rcid), _) => Some((rcid, true)),
+            (None, Some(rcid)) if !known => Some((rcid, false)),
+            _ => None,
+        };
+        if let Some((rcid, verified)) = link {
             // The Roku account that paid is this customer's: later pushes for it find them.
             let linked = async {
-                self.store
-                    .link_account(&rcid, &customer.id, Some(&customer.email))
-                    .await?;
-                for receipt in &receipts {
+                let taken = if verified {
                     self.store
-                        .set_receipt_roku_customer(&receipt.key, &rcid)
+                        .link_account(&rcid, &customer.id, Some(&customer.email))
                         .await?;
+                    false
+                } else {
+                    // Unverified, it never moves a link another customer holds.
+                    !self
+                        .store
+                        .link_account_if_absent(&rcid, &customer.id, Some(&customer.email))
+                        .await?
+                };
+                if !taken {
+                    for receipt in &receipts {
+                        self.store
+                            .set_receipt_roku_customer(&receipt.key, &rcid)
+                            .await?;
+                    }
                 }
                 Ok::<_, StoreError>(())
             };
@@ -306,30 +349,53 @@ impl Payments {
         Ok(receipts)
     }
 
-    /// Checks the transaction with Roku when Roku credentials are configured; returns the Roku
-    /// customer id it belongs to. The device is never trusted on its own word.
+    /// Checks the transaction with Roku when Roku credentials are configured, and returns
+    /// Roku's answer. The device is never trusted on its own word. Validity follows the
+    /// product's kind: the channel's `type`, else the catalog's option type for this SKU.
     async fn validate_with_roku(
         &self,
-        purchase_id: &PurchaseId,
-        code: &str,
-    ) -> ServiceResult<Option<String>> {
+        line: &PurchaseLine,
+    ) -> ServiceResult<Option<ValidatedTransaction>> {
         let Some(roku) = self.roku.as_ref().filter(|_| self.validate_receipts) else {
             return Ok(None);
         };
-        let tx = roku.validate_transaction(purchase_id.as_str()).await?;
-        if let Verdict::NotEntitled(reason) = tx.verdict() {
-            return Err(ServiceError::InvalidReceipt(format!(
-                "Roku says this purchase is {reason}."
-            )));
+        let tx = roku.validate_transaction(line.purchase_id.as_str()).await?;
+        let kind = match line.kind {
+            ProductKind::Unknown => self
+                .catalog
+                .load()
+                .catalog
+                .option(&line.code)
+                .map_or(ProductKind::Unknown, |o| {
+                    ProductKind::from_roku_type(o.kind.as_str())
+                }),
+            known => known,
+        };
+        // A negative amount is a refund's answer, whatever the kind's rule says.
+        if tx.amount.is_some_and(|a| a < 0.0) || tx.total.is_some_and(|t| t < 0.0) {
+            return Err(ServiceError::InvalidReceipt(
+                "Roku says this purchase was refunded.".into(),
+            ));
+        }
+        match tx.validity(kind) {
+            Validity::Valid => {}
+            Validity::Pending => {
+                tracing::info!(purchase_id = %line.purchase_id, "pending downgrade accepted");
+            }
+            Validity::Invalid(reason) => {
+                return Err(ServiceError::InvalidReceipt(format!(
+                    "Roku says this purchase is {reason}."
+                )));
+            }
         }
         if let Some(product) = &tx.product_id
-            && product != code
+            && product != &line.code
         {
             return Err(ServiceError::InvalidReceipt(
                 "Roku says this purchase is for another product.".into(),
             ));
         }
-        Ok(tx.roku_customer_id)
+        Ok(Some(tx))
     }
 
     /// Claims the key for this customer, or returns the claim it already made. The store
@@ -838,6 +904,73 @@ impl Payments {
             }
         }
     }
+}
+
+/// The order the provider is sent: Roku's amount, total and quantity when its answer is at hand
+/// (the device's are only what the device says), else the device's as numbers. A disagreement
+/// is logged, prices only.
+fn priced_order(line: &PurchaseLine, roku: Option<&ValidatedTransaction>) -> (Order, Reported) {
+    let device_amount = line.amount.as_ref().map_or(0.0, Price::as_f64);
+    let device_total = line.total.as_ref().map_or(0.0, Price::as_f64);
+    let roku_qty = roku
+        .and_then(|tx| tx.extra.get("quantity"))
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|q| u32::try_from(q).ok())
+        .filter(|q| *q > 0);
+    let amount = roku.and_then(|tx| tx.amount).unwrap_or(device_amount);
+    let total = roku.and_then(|tx| tx.total).unwrap_or(device_total);
+    let qty = roku_qty.unwrap_or(line.qty);
+    let differs = |device: Option<&Price>, roku: Option<f64>| match (device, roku) {
+        (Some(d), Some(r)) => (d.as_f64() - r).abs() > 0.000_001,
+        _ => false,
+    };
+    if differs(line.amount.as_ref(), roku.and_then(|tx| tx.amount))
+        || differs(line.total.as_ref(), roku.and_then(|tx| tx.total))
+        || roku_qty.is_some_and(|q| q != line.qty)
+    {
+        tracing::warn!(
+            purchase_id = %line.purchase_id,
+            code = %line.code,
+            device_amount = line.amount.as_ref().map(Price::original),
+            device_total = line.total.as_ref().map(Price::original),
+            device_qty = line.qty,
+            roku_amount = amount,
+            roku_total = total,
+            roku_qty = qty,
+            "device and Roku disagree on the purchase; Roku's figures are forwarded"
+        );
+    }
+    let currency = line
+        .amount
+        .as_ref()
+        .or(line.total.as_ref())
+        .and_then(Price::currency)
+        .map(str::to_string)
+        .or_else(|| {
+            roku.and_then(|tx| tx.extra.get("currency"))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_ascii_uppercase)
+        });
+    let order = Order {
+        amount,
+        code: line.code.clone(),
+        purchase_id: line.purchase_id.to_string(),
+        qty,
+        total,
+    };
+    let reported = Reported {
+        amount: line.amount.as_ref().map(|p| p.original().to_string()),
+        total: line.total.as_ref().map(|p| p.original().to_string()),
+        currency,
+        product_type: line.product_type().map(str::to_string),
+        name: line.name.clone(),
+        replaced_sku: line.replaced_code.clone(),
+        roku_customer_id: line.roku_customer_id.clone(),
+        priced_by: roku
+            .filter(|tx| tx.amount.is_some() || tx.total.is_some())
+            .map(|_| "roku".to_string()),
+    };
+    (order, reported)
 }
 
 fn store_down(key: &ReceiptKey, e: &StoreError) -> Phase {

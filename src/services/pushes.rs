@@ -9,6 +9,11 @@
 //! The outbox applies that follow-up idempotently, so a crash right after the ack loses
 //! nothing. Only memory is touched after the ack: waking a confirmation waiting on this
 //! transaction (the follow-up drops the stale cached answers once it has written).
+//!
+//! A push verified with Roku's test key set (the dashboard's test URL and "send test
+//! notification") is acknowledged with its `responseKey` and stored marked as test, and that
+//! is all: it moves no subscription, links, grants or revokes nothing, creates no account, and
+//! is relayed only when the provider is a sandbox (a production provider would act on it).
 
 use std::sync::Arc;
 
@@ -32,10 +37,11 @@ use crate::{
     reload::LiveConfig,
     roku::{
         events::{
-            INVALIDATE_KEYS_MESSAGE_TYPE, PUSH_MESSAGE_TYPE, PushEvent, decode_message, parse_event,
+            INVALIDATE_KEYS_MESSAGE_TYPE, PUSH_MESSAGE_TYPE, PushEvent, decode_message,
+            parse_event, response_key_in,
         },
         isu::email_hash,
-        jws::{PushAuthError, PushVerifier},
+        jws::{KeySet, PushAuthError, PushVerifier},
     },
     store::{NewPush, Store, StoreError, batch::PushWriter, pushes::PushRecord},
 };
@@ -58,6 +64,9 @@ pub struct Pushes {
     pub live: LiveConfig,
     /// The relay targets every push is owed to.
     pub push_targets: Vec<String>,
+    /// Relay test pushes to the push targets too: for a sandbox provider only (a test push
+    /// reaching a production provider could grant or revoke real access).
+    pub relay_test_pushes: bool,
 }
 
 impl Pushes {
@@ -66,9 +75,9 @@ impl Pushes {
         let token = std::str::from_utf8(body)
             .map(str::trim)
             .map_err(|_| ServiceError::PushRefused("not UTF-8"))?;
-        let claims = self.verifier.verify(token).await.map_err(|e| {
+        let verified = self.verifier.verify_push(token).await.map_err(|e| {
             let reason = e.reason();
-            metrics::counter!("roku_bridge_pushes_total", "outcome" => "rejected", "reason" => reason)
+            metrics::counter!("roku_bridge_pushes_total", "outcome" => "rejected", "reason" => reason, "key_set" => "")
                 .increment(1);
             match e {
                 PushAuthError::KeysUnavailable(detail) => {
@@ -81,6 +90,8 @@ impl Pushes {
                 }
             }
         })?;
+        let claims = verified.claims;
+        let key_set = verified.key_set;
 
         let message_type = claims["x-Roku-message-type"].as_str().unwrap_or_default();
         if message_type == INVALIDATE_KEYS_MESSAGE_TYPE {
@@ -94,14 +105,18 @@ impl Pushes {
             .as_str()
             .and_then(|m| decode_message(m).ok());
         let event = event_json.as_ref().and_then(|v| parse_event(v).ok());
-        let response_key = event_json
-            .as_ref()
-            .and_then(|v| v["responseKey"].as_str())
-            .unwrap_or_default()
-            .to_string();
+        let response_key = match &event_json {
+            Some(v) => v["responseKey"].as_str().map(str::to_string),
+            None => claims["x-Roku-message"].as_str().and_then(response_key_in),
+        }
+        .unwrap_or_default();
         if message_type != PUSH_MESSAGE_TYPE {
             // Dashboard test messages carry any type the publisher typed: acknowledged, not kept.
-            tracing::info!(message_type, "non-billing message acknowledged and ignored");
+            tracing::info!(
+                message_type,
+                key_set = key_set.label(),
+                "non-billing message acknowledged and ignored"
+            );
             return Ok(Ack { response_key });
         }
         // The signature is unique per signed message: the dedupe key of last resort.
@@ -109,13 +124,23 @@ impl Pushes {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| token.rsplit('.').next().unwrap_or(token).to_string());
-        let record = self.plan(
-            token,
-            message_type,
-            message_key,
-            event_json.as_ref(),
-            event.as_ref(),
-        );
+        let record = if key_set.is_test() {
+            self.plan_test(
+                token,
+                message_type,
+                message_key,
+                event_json.as_ref(),
+                event.as_ref(),
+            )
+        } else {
+            self.plan(
+                token,
+                message_type,
+                message_key,
+                event_json.as_ref(),
+                event.as_ref(),
+            )
+        };
         let transaction_type = record.push.transaction_type.clone();
         let stored = self.writer.record(record).await?;
         match stored {
@@ -123,12 +148,14 @@ impl Pushes {
                 tracing::info!(
                     push_id,
                     transaction_type = transaction_type.as_deref().unwrap_or("unreadable"),
+                    key_set = key_set.label(),
                     "push stored"
                 );
-                metrics::counter!("roku_bridge_pushes_total", "outcome" => "stored", "reason" => "")
+                metrics::counter!("roku_bridge_pushes_total", "outcome" => "stored", "reason" => "", "key_set" => key_set.label())
                     .increment(1);
                 self.outbox.wake();
-                if let Some(event) = &event
+                if key_set == KeySet::Production
+                    && let Some(event) = &event
                     && let Some(tid) = event.transaction_id.as_deref()
                     && is_purchase(&event.transaction_type)
                 {
@@ -136,7 +163,7 @@ impl Pushes {
                 }
             }
             None => {
-                metrics::counter!("roku_bridge_pushes_total", "outcome" => "duplicate", "reason" => "")
+                metrics::counter!("roku_bridge_pushes_total", "outcome" => "duplicate", "reason" => "", "key_set" => key_set.label())
                     .increment(1);
                 tracing::info!("duplicate push acknowledged")
             }
@@ -190,9 +217,49 @@ impl Pushes {
                 product_code: event.and_then(|e| e.product_code.clone()),
                 raw_jws: token.to_string(),
                 event_json: event_json.map(Value::to_string),
+                test: false,
             },
             deliveries,
             subscription: event.and_then(|e| Subscription::from_push(e, EpochMs::now())),
+        }
+    }
+
+    /// A test push writes itself and nothing else: no subscription change, no follow-up (no
+    /// link, revocation or email hash), no signup; relays only towards a sandbox provider.
+    fn plan_test(
+        &self,
+        token: &str,
+        message_type: &str,
+        message_key: String,
+        event_json: Option<&Value>,
+        event: Option<&PushEvent>,
+    ) -> PushRecord {
+        let rcid = event.and_then(|e| e.customer_id.clone());
+        let relay = Delivery::Push {
+            jws: token.to_string(),
+        };
+        let deliveries = if self.relay_test_pushes {
+            self.push_targets
+                .iter()
+                .map(|target| relay.to(target, message_key.clone(), rcid.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        PushRecord {
+            push: NewPush {
+                message_key,
+                message_type: message_type.to_string(),
+                transaction_type: event.map(|e| e.transaction_type.to_string()),
+                transaction_id: event.and_then(|e| e.transaction_id.clone()),
+                roku_customer_id: rcid,
+                product_code: event.and_then(|e| e.product_code.clone()),
+                raw_jws: token.to_string(),
+                event_json: event_json.map(Value::to_string),
+                test: true,
+            },
+            deliveries,
+            subscription: None,
         }
     }
 

@@ -40,6 +40,32 @@ impl Store {
         Ok(())
     }
 
+    /// Links the Roku account unless it is already linked; whether this call linked it (or
+    /// found it linked to this same customer).
+    pub async fn link_account_if_absent(
+        &self,
+        rcid: &str,
+        customer_id: &str,
+        email: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO accounts (roku_customer_id, customer_id, email, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $4)
+             ON CONFLICT (roku_customer_id) DO NOTHING",
+        )
+        .bind(rcid)
+        .bind(customer_id)
+        .bind(email.map(|e| e.trim().to_lowercase()))
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(self
+            .account(rcid)
+            .await?
+            .is_some_and(|a| a.customer_id == customer_id))
+    }
+
     pub async fn account(&self, rcid: &str) -> Result<Option<Account>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM accounts WHERE roku_customer_id = $1"

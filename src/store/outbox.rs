@@ -203,6 +203,18 @@ impl Store {
         row.as_ref().map(item_from).transpose()
     }
 
+    /// Whether (target, dedupe key) still waits for delivery, leased or not.
+    pub async fn is_pending(&self, target: &str, dedupe_key: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM outbox WHERE target = $1 AND dedupe_key = $2 AND status = 'pending'",
+        )
+        .bind(target)
+        .bind(dedupe_key)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
     /// Only the lease holder may settle an item: a worker whose lease ran out (and whose item
     /// another worker took) must not overwrite that worker's outcome.
     pub async fn mark_delivered(&self, id: i64, worker: &str) -> Result<bool, StoreError> {

@@ -16,6 +16,8 @@ pub struct NewPush {
     pub product_code: Option<String>,
     pub raw_jws: String,
     pub event_json: Option<String>,
+    /// Verified with Roku's test key set: recorded, never acted on.
+    pub test: bool,
 }
 
 /// What a push writes: the push, the deliveries it owes (relays, follow-ups), and the
@@ -53,8 +55,9 @@ impl Store {
         {
             let inserted = sqlx::query(
                 "INSERT INTO pushes (message_key, message_type, transaction_type, transaction_id,
-                                     roku_customer_id, product_code, raw_jws, event_json, received_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                     roku_customer_id, product_code, raw_jws, event_json, received_at,
+                                     test)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  ON CONFLICT (message_key) DO NOTHING
                  RETURNING id",
             )
@@ -67,6 +70,7 @@ impl Store {
             .bind(&push.raw_jws)
             .bind(&push.event_json)
             .bind(now)
+            .bind(push.test)
             .fetch_optional(&mut *tx)
             .await?;
             let Some(row) = inserted else {
@@ -84,6 +88,22 @@ impl Store {
         }
         tx.commit().await?;
         Ok(ids)
+    }
+
+    /// Whether the push with this message key was a test push; `None` when none is stored.
+    pub async fn push_is_test(&self, message_key: &str) -> Result<Option<bool>, StoreError> {
+        // Through the Any driver SQLite's BOOLEAN does not decode: read it as a number.
+        let row = sqlx::query(
+            "SELECT CAST(CASE WHEN test THEN 1 ELSE 0 END AS BIGINT) AS test
+             FROM pushes WHERE message_key = $1",
+        )
+        .bind(message_key)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get::<i64, _>("test")? != 0),
+            None => None,
+        })
     }
 
     pub async fn push_count(&self) -> Result<i64, StoreError> {

@@ -58,7 +58,8 @@ async fn malformed_json_missing_fields_and_wrong_types_are_400() {
             "invalid_request",
         ),
         (
-            r#"{"order": {"purchaseId": "p", "code": "S1-US", "amount": "4.99", "total": 1}}"#,
+            // Localized strings ("$4.99") are prices; text that is no price is still refused.
+            r#"{"order": {"purchaseId": "p", "code": "S1-US", "amount": "four dollars", "total": 1}}"#,
             "invalid_request",
         ),
         (

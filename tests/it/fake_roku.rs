@@ -15,6 +15,10 @@ pub const ISSUER: &str = "Roku, Inc. urn:roku:apps:partner-service.roku.com";
 pub const ROKU_KEY: &[u8] = include_bytes!("../fixtures/roku-test-key.pem");
 pub const WRONG_KEY: &[u8] = include_bytes!("../fixtures/wrong-key.pem");
 const JWKS: &str = include_str!("../fixtures/roku-jwks.json");
+/// Roku's test key set (`partner-jwks-test.json`): what dashboard test pushes are signed with.
+pub const TEST_SET_KID: &str = "roku-testset-1";
+pub const TEST_SET_KEY: &[u8] = include_bytes!("../fixtures/roku-testset-key.pem");
+const TEST_JWKS: &str = include_str!("../fixtures/roku-jwks-test.json");
 
 pub struct FakeRoku {
     pub server: MockServer,
@@ -28,7 +32,16 @@ impl FakeRoku {
             .respond_with(ResponseTemplate::new(200).set_body_raw(JWKS, "application/json"))
             .mount(&server)
             .await;
+        Mock::given(method("GET"))
+            .and(path("/keys/partner-jwks-test.json"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(TEST_JWKS, "application/json"))
+            .mount(&server)
+            .await;
         Self { server }
+    }
+
+    pub fn test_jwks_url(&self) -> String {
+        format!("{}/keys/partner-jwks-test.json", self.server.uri())
     }
 
     pub fn jwks_url(&self) -> String {
@@ -38,8 +51,9 @@ impl FakeRoku {
     /// TOML pointing the bridge at this fake.
     pub fn config(&self) -> String {
         format!(
-            "[roku]\njwks_url = \"{}\"\napi_url = \"{}\"\njwks_refetch_interval = \"200ms\"\ntimeout = \"3s\"\n",
+            "[roku]\njwks_url = \"{}\"\ntest_jwks_url = \"{}\"\napi_url = \"{}\"\njwks_refetch_interval = \"200ms\"\ntimeout = \"3s\"\n",
             self.jwks_url(),
+            self.test_jwks_url(),
             self.server.uri()
         )
     }
@@ -90,6 +104,11 @@ pub fn sign_with(claims: &Value, key_pem: &[u8], kid: &str) -> String {
 /// A push exactly as Roku sends it.
 pub fn push(event: &Value, message_key: &str) -> String {
     sign_with(&claims(event, message_key), ROKU_KEY, KID)
+}
+
+/// A dashboard test push: the same message, signed with Roku's test key set.
+pub fn test_push(event: &Value, message_key: &str) -> String {
+    sign_with(&claims(event, message_key), TEST_SET_KEY, TEST_SET_KID)
 }
 
 /// A `Sale` event in the shape Roku documents for push notifications.

@@ -10,6 +10,7 @@ mod entitlements;
 mod errors;
 mod fake_roku;
 mod faults;
+mod fixtures;
 mod helpers;
 mod isu;
 mod limits;

@@ -27,6 +27,7 @@ fn push(key: &str, rcid: &str) -> NewPush {
         product_code: Some("S1-US".into()),
         raw_jws: format!("jws.{key}.sig"),
         event_json: Some("{}".into()),
+        test: false,
     }
 }
 

@@ -77,6 +77,7 @@ poll_initial_interval = "50ms"
 poll_max_interval = "200ms"
 [roku]
 jwks_url = "http://127.0.0.1:9/no-roku-in-tests.json"
+test_jwks_url = "http://127.0.0.1:9/no-roku-test-keys-in-tests.json"
 api_url = "http://127.0.0.1:9"
 [limits]
 # Tests fire hundreds of requests from 127.0.0.1; tests/it/limits.rs turns these back on.

@@ -1,0 +1,3 @@
+-- Pushes verified with Roku's test key set (dashboard test messages) are stored like any
+-- other, but marked, so nobody mistakes them for billing events. Twin: ../postgres/ (same name).
+ALTER TABLE pushes ADD COLUMN test BOOLEAN NOT NULL DEFAULT FALSE;
