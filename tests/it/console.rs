@@ -372,3 +372,36 @@ async fn a_dead_delivery_is_redriven_from_the_console() {
     let (_, _, html) = op.get("/console/deliveries?status=delivered").await;
     assert!(html.contains(&format!("id=\"delivery-{id}\"")), "{html}");
 }
+
+/// The integration flow (a receipt, pushes stored and rejected, a dead delivery redriven),
+/// then one scrape, written where `scripts/check-observability.sh` reads it.
+#[tokio::test]
+async fn metrics_after_the_flow() {
+    let roku = FakeRoku::start().await;
+    let app = TestApp::cleeng(&format!("{}\n{}", roku.config(), console_on())).await;
+    app.accept_receipts_and_grant().await;
+    app.mock().push_relay().mount().await;
+    let token = app.signed_in("flow@example.com", "C-FLOW").await;
+    let (status, _) = app
+        .post("/roku/payment", Some(&token), order("tx-flow-1", "S1-US"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let jws = fake_roku::push(&fake_roku::sale("tx-flow-1", "rc-flow", "S1-US"), "flow-1");
+    assert_eq!(app.push(&jws).await.status, StatusCode::OK);
+    let _ = app.push("not-a-jws").await;
+    let store = app.store().await;
+    wait_for("the relay", || async {
+        store.outbox_depth().await.unwrap() == (0, 0)
+    })
+    .await;
+    let scrape = reqwest::get(app.admin_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/observability");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("metrics.txt"), &scrape).unwrap();
+    assert!(scrape.contains("roku_bridge_build_info"));
+}
