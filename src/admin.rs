@@ -1,4 +1,5 @@
-//! The admin listener: `/metrics` (Prometheus), `/healthz`, `/readyz`.
+//! The admin listener: `/metrics` (Prometheus), `/healthz`, `/readyz`, and the operator's
+//! console at `/console/` when a console token is configured.
 //!
 //! It listens apart from the API (`admin.listen`) so that probes and scrapes never queue behind
 //! customer traffic, are never rate limited or shed, and can be kept off the public network
@@ -58,12 +59,13 @@ pub struct Health {
     pub draining: Arc<AtomicBool>,
 }
 
-pub fn router(health: Health) -> Router {
+pub fn router(health: Health, console: Option<crate::console::Deps>) -> Router {
     Router::new()
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .with_state(health)
+        .merge(crate::console::router(console))
 }
 
 async fn render_metrics(State(health): State<Health>) -> impl IntoResponse {
@@ -74,11 +76,24 @@ async fn render_metrics(State(health): State<Health>) -> impl IntoResponse {
         metrics::gauge!("roku_bridge_outbox_items", "status" => "pending").set(pending as f64);
         metrics::gauge!("roku_bridge_outbox_items", "status" => "dead").set(dead as f64);
     }
-    if let Ok(Ok(Some(age_ms))) =
+    // None pending reads as 0, not as the last age seen: an alert on it must clear.
+    if let Ok(Ok(age_ms)) =
         tokio::time::timeout(Duration::from_secs(2), health.store.oldest_pending_age_ms()).await
     {
-        metrics::gauge!("roku_bridge_outbox_oldest_pending_seconds").set(age_ms as f64 / 1000.0);
+        metrics::gauge!("roku_bridge_outbox_oldest_pending_seconds")
+            .set(age_ms.unwrap_or(0) as f64 / 1000.0);
     }
+    if let Ok(Ok(counts)) =
+        tokio::time::timeout(Duration::from_secs(2), health.store.outbox_counts()).await
+    {
+        for (target, status, n) in counts {
+            if status == crate::store::OutboxStatus::Dead {
+                metrics::gauge!("roku_bridge_outbox_dead_items", "target" => target).set(n as f64);
+            }
+        }
+    }
+    metrics::gauge!("roku_bridge_ready").set(if is_ready(&health).await { 1.0 } else { 0.0 });
+    crate::metric_families::collect_process();
     metrics::gauge!("roku_bridge_entitlements_cached")
         .set(health.entitlements.entry_count() as f64);
     (
@@ -91,10 +106,7 @@ async fn render_metrics(State(health): State<Health>) -> impl IntoResponse {
 /// reported but does not make the bridge unready (receipts queue in the outbox meanwhile).
 async fn ready(State(health): State<Health>) -> impl IntoResponse {
     let draining = health.draining.load(Ordering::Relaxed);
-    let store = matches!(
-        tokio::time::timeout(Duration::from_secs(2), health.store.ping()).await,
-        Ok(Ok(()))
-    );
+    let store = store_answers(&health).await;
     let ready = store && !draining;
     let status = if ready {
         StatusCode::OK
@@ -110,4 +122,15 @@ async fn ready(State(health): State<Health>) -> impl IntoResponse {
             "provider": health.provider.name(),
         })),
     )
+}
+
+async fn store_answers(health: &Health) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), health.store.ping()).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn is_ready(health: &Health) -> bool {
+    !health.draining.load(Ordering::Relaxed) && store_answers(health).await
 }

@@ -33,6 +33,18 @@ pub struct Live {
 
 pub type LiveConfig = Arc<ArcSwap<Live>>;
 
+/// The latest reload attempt and what became of it: the console shows it, since a refused
+/// edit otherwise leaves only a log line and a counter behind.
+#[derive(Debug, Clone)]
+pub struct ReloadReport {
+    pub at: crate::domain::time::EpochMs,
+    pub trigger: &'static str,
+    /// `Err` holds the problems, as `check-config` would print them.
+    pub result: Result<(), String>,
+}
+
+pub type ReloadLog = Arc<std::sync::Mutex<Option<ReloadReport>>>;
+
 impl Live {
     /// From a configuration that passed `Config::validate` (which returned `mapping`).
     pub fn new(config: &Config, mapping: ProductMap) -> Result<Self, ConfigError> {
@@ -101,6 +113,7 @@ pub async fn watch_until(
     live: LiveConfig,
     running: Arc<Config>,
     poll: Duration,
+    log: ReloadLog,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -131,7 +144,15 @@ pub async fn watch_until(
                 "file change"
             }
         };
-        match reload(&path, &live, &running) {
+        let outcome = reload(&path, &live, &running);
+        if let Ok(mut last) = log.lock() {
+            *last = Some(ReloadReport {
+                at: crate::domain::time::EpochMs::now(),
+                trigger,
+                result: outcome.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+            });
+        }
+        match outcome {
             Ok(()) => {
                 metrics::counter!("roku_bridge_config_reloads_total", "outcome" => "applied")
                     .increment(1);

@@ -213,6 +213,7 @@ pub async fn run_until(
         replica_url,
     } = build(config).await?;
     let policy = state.payments.policy();
+    register_metric_families(&state, provider.name(), &worker);
     let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
     tracing::info!(
         addr = %listener.local_addr()?,
@@ -225,12 +226,14 @@ pub async fn run_until(
     );
     let (stop, stopped) = Shutdown::channel();
     let mut tasks = tokio::task::JoinSet::new();
+    let reloads = reload::ReloadLog::default();
     if let Some(path) = state.config.source.clone() {
         tasks.spawn(reload::watch_until(
             path,
             state.live.clone(),
             state.config.clone(),
             Duration::from_secs(2),
+            reloads.clone(),
             stopped.clone().wait(),
         ));
     }
@@ -249,9 +252,25 @@ pub async fn run_until(
             stopped.clone().wait(),
         ));
     }
+    let wake = worker.wake_handle();
     let relay = tokio::spawn(worker.run(stopped.clone().wait()));
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(admin_listener) = admin_listener {
+        let console = state
+            .config
+            .admin
+            .console_token
+            .clone()
+            .map(|token| crate::console::Deps {
+                token,
+                store: store.clone(),
+                provider: provider.name(),
+                config: state.config.clone(),
+                live: state.live.clone(),
+                reloads,
+                draining: draining.clone(),
+                wake,
+            });
         let health = admin::Health {
             store,
             provider,
@@ -260,7 +279,7 @@ pub async fn run_until(
         };
         // The admin listener outlives the drain: probes keep getting answers until exit.
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(admin_listener, admin::router(health)).await {
+            if let Err(e) = axum::serve(admin_listener, admin::router(health, console)).await {
                 tracing::error!(error = %e, "admin listener stopped");
             }
         });
@@ -298,4 +317,25 @@ pub async fn run_until(
     let _ = tokio::time::timeout(grace, relay).await;
     tasks.abort_all();
     result
+}
+
+/// Every metric family at zero for what is known now: the routes, the provider, the targets.
+fn register_metric_families(
+    state: &http::AppState,
+    provider: &'static str,
+    worker: &outbox::Worker,
+) {
+    use crate::config::{ACCOUNTS_TARGET, EVENTS_TARGET, FOLLOW_UPS_TARGET, PROVIDER_TARGET};
+    let mut targets = worker.push_target_names();
+    targets.extend([PROVIDER_TARGET, ACCOUNTS_TARGET, FOLLOW_UPS_TARGET].map(String::from));
+    if state.config.relay.events_url.is_some() {
+        targets.push(EVENTS_TARGET.to_string());
+    }
+    targets.sort();
+    targets.dedup();
+    crate::metric_families::register(&crate::metric_families::Known {
+        provider,
+        routes: &http::operations(&state.config),
+        targets: &targets,
+    });
 }

@@ -178,6 +178,10 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
+    /// Switches the operator's console on at `/console/` (from the environment only:
+    /// `ROKU_BRIDGE__ADMIN__CONSOLE_TOKEN`). Without it every `/console` path is 404.
+    #[serde(default)]
+    pub console_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

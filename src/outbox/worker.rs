@@ -57,6 +57,11 @@ impl Worker {
         let _ = self.handler.set(handler);
     }
 
+    /// What wakes this worker: an operator's redrive rings it so the item goes at once.
+    pub fn wake_handle(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
     pub fn push_target_names(&self) -> Vec<String> {
         self.targets.push_target_names()
     }

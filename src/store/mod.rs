@@ -14,6 +14,7 @@ use sqlx::{AnyPool, Executor, any::AnyPoolOptions};
 
 pub mod accounts;
 pub mod batch;
+pub mod console;
 pub mod email_hashes;
 pub mod notify;
 pub mod outbox;

@@ -138,3 +138,51 @@ async fn shutdown_turns_readiness_false_first_and_finishes_requests_in_flight() 
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_fresh_scrape_lists_every_family_with_process_metrics_and_build_info() {
+    let app = TestApp::simulator("").await;
+    let (status, metrics) = admin_get(&app, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    for family in roku_bridge::metric_families::FAMILIES {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| !l.starts_with('#') && l.starts_with(family)),
+            "{family} missing from a fresh scrape:\n{metrics}"
+        );
+    }
+    for family in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(metrics.contains(family), "{family} missing:\n{metrics}");
+    }
+    let build = sample(
+        &metrics,
+        "roku_bridge_build_info",
+        &[&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))],
+    );
+    assert_eq!(build, Some(1.0), "{metrics}");
+    // Known label sets at zero, so rate() has a series from the first scrape.
+    assert!(
+        sample(
+            &metrics,
+            "roku_bridge_pushes_total",
+            &["outcome=\"rejected\"", "reason=\"bad signature\""]
+        )
+        .is_some(),
+        "{metrics}"
+    );
+    assert!(
+        sample(
+            &metrics,
+            "roku_bridge_deliveries_total",
+            &["target=\"provider\"", "outcome=\"dead\""]
+        )
+        .is_some(),
+        "{metrics}"
+    );
+}

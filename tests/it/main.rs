@@ -6,6 +6,8 @@ mod admin;
 mod backend;
 mod catalog;
 mod cli;
+mod console;
+mod console_browser;
 mod entitlements;
 mod errors;
 mod fake_roku;
