@@ -984,6 +984,45 @@ fn store_down(key: &ReceiptKey, e: &StoreError) -> Phase {
 mod tests {
     use super::*;
 
+    fn line(amount: &str, total: &str, qty: u32) -> PurchaseLine {
+        PurchaseLine {
+            purchase_id: PurchaseId::parse("34210b52-c666-11f0-95ed-7e5be645437d").unwrap(),
+            code: "TVOD-Buy".into(),
+            amount: Some(Price::parse(amount).unwrap()),
+            total: Some(Price::parse(total).unwrap()),
+            qty,
+            kind: ProductKind::OneTime,
+            roku_customer_id: None,
+            name: None,
+            replaced_code: None,
+        }
+    }
+
+    #[test]
+    fn the_device_s_localized_prices_are_forwarded_as_numbers_and_kept_as_text() {
+        let (order, reported) = priced_order(&line("4,99 €", "5,39 €", 1), None);
+        assert_eq!((order.amount, order.total, order.qty), (4.99, 5.39, 1));
+        assert_eq!(reported.amount.as_deref(), Some("4,99 €"));
+        assert_eq!(reported.currency.as_deref(), Some("EUR"));
+        assert_eq!(reported.product_type.as_deref(), Some("one-time"));
+        assert_eq!(reported.priced_by, None);
+    }
+
+    #[test]
+    fn roku_s_figures_win_over_the_device_s() {
+        let tx = crate::roku::transaction::parse_validate_response(
+            br#"{"status": 0, "errorMessage": "", "amount": 2.99, "total": 3.24,
+                 "quantity": 2, "currency": "usd", "isEntitled": false}"#,
+        )
+        .unwrap();
+        let (order, reported) = priced_order(&line("$0.99", "$0.99", 1), Some(&tx));
+        assert_eq!((order.amount, order.total, order.qty), (2.99, 3.24, 2));
+        // `$` names several currencies; Roku's answer says which.
+        assert_eq!(reported.currency.as_deref(), Some("USD"));
+        assert_eq!(reported.total.as_deref(), Some("$0.99"));
+        assert_eq!(reported.priced_by.as_deref(), Some("roku"));
+    }
+
     #[test]
     fn default_schedule_polls_at_most_eleven_times_in_thirty_seconds() {
         let p = PollPolicy::from_config(&PaymentConfig::default());

@@ -283,6 +283,10 @@ async fn every_validate_transaction_answer_gives_its_outcome(backend: Backend) {
         );
         assert_eq!(order["total"].as_f64(), answer["total"].as_f64(), "{name}");
     }
+    // The disagreement is logged, without the API key that travels in Roku's URL.
+    let logs = crate::helpers::captured_logs();
+    assert!(logs.contains("device and Roku disagree"));
+    assert!(!logs.contains(fake_roku::API_KEY));
     // The account link Roku names is learnt.
     let isu = json_fixture("roku-transactions/validate-subscription-isu.json");
     let store = app.store().await;
