@@ -46,6 +46,12 @@ pub struct Ack {
     pub response_key: String,
 }
 
+/// A push whose signature checked out, not yet stored.
+pub struct Verified {
+    token: String,
+    claims: Value,
+}
+
 pub struct Pushes {
     verifier: Arc<PushVerifier>,
     writer: PushWriter,
@@ -83,6 +89,12 @@ impl Pushes {
 
     /// Verifies and stores one push; `Ok` means Roku may be told 200.
     pub async fn receive(&self, body: &[u8]) -> ServiceResult<Ack> {
+        let verified = self.verify(body).await?;
+        self.accept(verified).await
+    }
+
+    /// The signature check alone: what may be done before the push is given a slot.
+    pub async fn verify(&self, body: &[u8]) -> ServiceResult<Verified> {
         let token = std::str::from_utf8(body)
             .map(str::trim)
             .map_err(|_| ServiceError::PushRefused("not UTF-8"))?;
@@ -101,7 +113,16 @@ impl Pushes {
                 }
             }
         })?;
+        Ok(Verified {
+            token: token.to_string(),
+            claims,
+        })
+    }
 
+    /// Stores (or acts on) a push that verified; `Ok` means Roku may be told 200.
+    pub async fn accept(&self, verified: Verified) -> ServiceResult<Ack> {
+        let Verified { token, claims } = verified;
+        let token = token.as_str();
         let message_type = claims["x-Roku-message-type"].as_str().unwrap_or_default();
         if message_type == INVALIDATE_KEYS_MESSAGE_TYPE {
             self.verifier.invalidate().await;
