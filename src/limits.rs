@@ -276,9 +276,10 @@ pub struct Admission {
 pub type Permit = tokio::sync::OwnedSemaphorePermit;
 
 impl Admission {
-    /// `max_concurrency` in all, `reserved` of them kept for verified Roku pushes.
+    /// `max_concurrency` in all, `reserved` of them (at most a quarter) kept for verified
+    /// Roku pushes.
     pub fn new(max_concurrency: usize, reserved: usize) -> Self {
-        let reserved = reserved.min(max_concurrency);
+        let reserved = reserved.min(max_concurrency / 4);
         Self {
             general: std::sync::Arc::new(tokio::sync::Semaphore::new(max_concurrency - reserved)),
             reserved: std::sync::Arc::new(tokio::sync::Semaphore::new(reserved)),
@@ -326,8 +327,8 @@ mod tests {
 
     #[test]
     fn verified_roku_pushes_keep_a_share_of_a_full_pool() {
-        let admission = Admission::new(3, 1);
-        let held: Vec<_> = (0..2).map(|_| admission.admit().unwrap()).collect();
+        let admission = Admission::new(12, 1);
+        let held: Vec<_> = (0..11).map(|_| admission.admit().unwrap()).collect();
         assert!(admission.admit().is_none(), "the shared pool is full");
         let roku = admission.admit_verified_roku().expect("the reserved share");
         assert!(admission.admit_verified_roku().is_none());
