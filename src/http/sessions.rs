@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::{
     AppState,
     error::ApiError,
-    extract::{DeviceSession, JsonBody},
+    extract::{ClientSource, DeviceSession, JsonBody},
 };
 use crate::{domain::ids::PurchaseId, provider::NewCustomer, services::sessions::SignedIn};
 
@@ -32,6 +32,7 @@ pub struct SessionRequest {
 
 pub async fn create(
     State(state): State<AppState>,
+    ClientSource(source): ClientSource,
     JsonBody(req): JsonBody<SessionRequest>,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(refresh) = &req.refresh_token {
@@ -43,6 +44,11 @@ pub async fn create(
         .filter(|_| req.password.is_none())
     {
         let purchase_id = parse_purchase_id(purchase_id)?;
+        // Anyone may try a purchase id, and each try may cost a Roku call: a small budget per
+        // source, far below the share of Roku's limit these sign-ins get.
+        if let Some(source) = source {
+            state.live.load().limits.check_anonymous_source(source)?;
+        }
         let email = match req.email.as_deref().map(str::trim) {
             Some(email) => Some(check_email(email)?),
             None => None,

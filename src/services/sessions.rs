@@ -120,7 +120,7 @@ impl SignIn {
         purchase_id: &PurchaseId,
         email: Option<&str>,
     ) -> ServiceResult<SignedIn> {
-        let rcid = self.entitled_roku_customer(purchase_id).await?;
+        let rcid = self.entitled_roku_customer(purchase_id, true).await?;
         let mut linked = self.store.account(&rcid).await?;
         if linked.is_none() {
             // An Instant Signup may be waiting in the outbox for this customer: do it now.
@@ -182,7 +182,7 @@ impl SignIn {
         purchase_id: &PurchaseId,
         customer: &Customer,
     ) -> ServiceResult<String> {
-        let rcid = self.entitled_roku_customer(purchase_id).await?;
+        let rcid = self.entitled_roku_customer(purchase_id, false).await?;
         match self.store.account(&rcid).await? {
             Some(account) if account.customer_id != customer.id => {
                 Err(ServiceError::PurchaseLinkedElsewhere)
@@ -197,12 +197,22 @@ impl SignIn {
         }
     }
 
-    /// Asks Roku about the purchase: it must exist, be entitled and name its customer.
-    async fn entitled_roku_customer(&self, purchase_id: &PurchaseId) -> ServiceResult<String> {
+    /// Asks Roku about the purchase: it must exist, be entitled and name its customer. An
+    /// `anonymous` caller (no password, no token) spends only the anonymous share of Roku's
+    /// limit and may get a recent answer again.
+    async fn entitled_roku_customer(
+        &self,
+        purchase_id: &PurchaseId,
+        anonymous: bool,
+    ) -> ServiceResult<String> {
         let Some(roku) = &self.roku else {
             return Err(ServiceError::RokuNotConfigured);
         };
-        let tx = roku.validate_transaction(purchase_id.as_str()).await?;
+        let tx = if anonymous {
+            roku.validate_anonymous(purchase_id.as_str()).await?
+        } else {
+            roku.validate_transaction(purchase_id.as_str()).await?
+        };
         if let Verdict::NotEntitled(reason) = tx.verdict() {
             return Err(ServiceError::InvalidReceipt(format!(
                 "Roku says this purchase is {reason}."

@@ -43,7 +43,7 @@ async fn push_from(app: &TestApp, client: &reqwest::Client, source: &str, body: 
 async fn genuine_pushes_are_all_answered_during_an_unsigned_flood() {
     let roku = FakeRoku::start().await;
     // A shared budget small enough that a few seconds of flood on loopback would drain it.
-    let limits = "[limits]\nroku_per_second = 200\nroku_burst = 400\n";
+    let limits = "[limits]\nroku_per_second = 20\nroku_burst = 40\n";
     let app = TestApp::cleeng_layers(
         Backend::Sqlite,
         &[&roku.config(), BEHIND_PROXY, limits],
@@ -54,7 +54,7 @@ async fn genuine_pushes_are_all_answered_during_an_unsigned_flood() {
     let deadline = Instant::now() + Duration::from_secs(3);
     let flooded = Arc::new(AtomicUsize::new(0));
     let mut flood = Vec::new();
-    for task in 0..4 {
+    for task in 0..8 {
         let (app, flooded) = (app.clone(), flooded.clone());
         flood.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
@@ -110,8 +110,8 @@ async fn genuine_pushes_are_all_answered_during_a_slow_upload_attack() {
     let server = "[server]\nmax_concurrency = 64\nbody_read_timeout = \"1s\"\n";
     let app = TestApp::cleeng_layers(Backend::Sqlite, &[&roku.config(), server]).await;
     app.mock().push_relay().mount().await;
-    let mut held = slow_uploads(&app, 60, "/roku/notifications").await;
-    held.extend(slow_uploads(&app, 40, "/roku/sessions").await);
+    let mut held = slow_uploads(&app, 70, "/roku/notifications").await;
+    held.extend(slow_uploads(&app, 70, "/roku/sessions").await);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let genuine = 20;
     let mut answered = 0;
