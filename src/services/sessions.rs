@@ -12,7 +12,7 @@ use crate::{
     provider::{Customer, NewCustomer, Provider, ProviderError, generated_password},
     roku::{client::RokuClient, isu::email_hash, transaction::Verdict},
     session::{Sessions, TokenError, refresh_hash},
-    store::Store,
+    store::{Store, refresh_tokens::Taken},
 };
 
 /// A signed-in device's tokens.
@@ -59,14 +59,25 @@ impl SignIn {
                 TokenError::Expired => ServiceError::RefreshExpired,
                 TokenError::Invalid => ServiceError::RefreshInvalid,
             })?;
-        if !self
+        match self
             .store
             .take_refresh(&refresh_hash(refresh_token))
             .await?
         {
-            return Err(ServiceError::RefreshUsed);
+            Taken::Rotated { family } => self.issue_in(&customer, rcid, family).await,
+            Taken::Reused { revoked, .. } => {
+                // A rotated token came back: whoever holds it copied it. Both halves of the
+                // family stop working; the customer signs in again.
+                metrics::counter!("roku_bridge_refresh_reuse_total").increment(1);
+                tracing::warn!(
+                    customer_id = %customer.id,
+                    revoked,
+                    "refresh token reused: its family is revoked"
+                );
+                Err(ServiceError::RefreshUsed)
+            }
+            Taken::Unknown => Err(ServiceError::RefreshUsed),
         }
-        self.issue(&customer, rcid).await
     }
 
     /// Creates the customer at the provider (or logs in with `new` as credentials when
@@ -152,9 +163,13 @@ impl SignIn {
             ProviderError::CustomerExists => ServiceError::CustomerExistsForPurchase,
             other => other.into(),
         })?;
-        self.store
+        if !self
+            .store
             .link_account(&rcid, &customer.id, Some(&customer.email))
-            .await?;
+            .await?
+        {
+            return Err(ServiceError::PurchaseLinkedElsewhere);
+        }
         if let Err(e) = self
             .store
             .record_email_hash(
@@ -189,10 +204,16 @@ impl SignIn {
             }
             Some(_) => Ok(rcid),
             None => {
-                self.store
+                // Another sign-in may have linked it since the look: the first link stands.
+                if self
+                    .store
                     .link_account(&rcid, &customer.id, Some(&customer.email))
-                    .await?;
-                Ok(rcid)
+                    .await?
+                {
+                    Ok(rcid)
+                } else {
+                    Err(ServiceError::PurchaseLinkedElsewhere)
+                }
             }
         }
     }
@@ -221,14 +242,27 @@ impl SignIn {
         tx.roku_customer_id.ok_or(ServiceError::NoRokuCustomer)
     }
 
-    /// Mints the pair and records the refresh token, so it can be rotated once and revoked.
+    /// Mints the pair of a new sign-in: its refresh token starts a family.
     async fn issue(&self, customer: &Customer, rcid: Option<String>) -> ServiceResult<SignedIn> {
+        self.issue_in(customer, rcid, uuid::Uuid::new_v4().simple().to_string())
+            .await
+    }
+
+    /// Mints the pair and records the refresh token in `family`, so it can be rotated once,
+    /// revoked, and its reuse recognised.
+    async fn issue_in(
+        &self,
+        customer: &Customer,
+        rcid: Option<String>,
+        family: String,
+    ) -> ServiceResult<SignedIn> {
         let tokens = self.tokens.issue(customer, rcid);
         self.store
             .save_refresh(
                 &refresh_hash(&tokens.refresh_token),
                 &customer.id,
                 tokens.refresh_expires_at,
+                &family,
             )
             .await?;
         Ok(SignedIn {
