@@ -28,3 +28,42 @@ pub fn failure_kind(e: &reqwest::Error) -> &'static str {
         "request failed"
     }
 }
+
+/// Everything but RFC 3986's unreserved characters, so `S123_US` stays as providers expect it.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// One URL path segment, percent-encoded. `.` and `..` are encoded too (`%2E`): left as they
+/// are, a URL parser would resolve them and drop or climb a segment.
+pub fn path_segment(s: &str) -> String {
+    if s.bytes().all(|b| b == b'.') && s.len() <= 2 {
+        return "%2E".repeat(s.len());
+    }
+    percent_encoding::utf8_percent_encode(s, PATH_SEGMENT).to_string()
+}
+
+/// `base` followed by each segment, percent-encoded: the only way outbound URLs take values.
+pub fn url_with_segments(base: &str, segments: &[&str]) -> String {
+    let mut url = base.trim_end_matches('/').to_string();
+    for segment in segments {
+        url.push('/');
+        url.push_str(&path_segment(segment));
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_cannot_reshape_the_path() {
+        let url = url_with_segments("https://h/a/", &["b", "..", ".", "c/d", "e?f#g", "S1_US"]);
+        assert_eq!(url, "https://h/a/b/%2E%2E/%2E/c%2Fd/e%3Ff%23g/S1_US");
+        let parsed = reqwest::Url::parse(&url).unwrap();
+        assert_eq!(parsed.path(), "/a/b/%2E%2E/%2E/c%2Fd/e%3Ff%23g/S1_US");
+    }
+}

@@ -13,7 +13,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::{Access, Customer, NewCustomer, Provider, ProviderError, ReceiptForward};
-use crate::config::{CleengUrls, ProviderConfig};
+use crate::{
+    config::{CleengUrls, ProviderConfig},
+    outbound::url_with_segments,
+};
 
 /// Longest provider message we pass on; Cleeng's are one sentence, anything longer is noise.
 const MAX_MESSAGE: usize = 200;
@@ -169,11 +172,9 @@ impl Provider for Cleeng {
     }
 
     async fn access(&self, customer_id: &str, offer_id: &str) -> Result<Access, ProviderError> {
-        let url = format!(
-            "{}/3.1/entitlements/customer_id/{}/offer_id/{}",
-            self.urls.core,
-            path_segment(customer_id),
-            path_segment(offer_id)
+        let url = url_with_segments(
+            &self.urls.core,
+            &["3.1", "entitlements", "customer_id", customer_id, "offer_id", offer_id],
         );
         let (status, value) = self
             .send(self.publisher_request(Method::GET, url), "access")
@@ -264,17 +265,6 @@ fn error_of(value: &Value, status: StatusCode) -> (String, String) {
         message.truncate(cut);
     }
     (code, message)
-}
-
-/// Everything but RFC 3986's unreserved characters, so `S123_US` stays as Cleeng expects it.
-const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-fn path_segment(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, PATH_SEGMENT).to_string()
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use reqwest::{StatusCode, header};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::transaction::{ValidatedTransaction, is_valid_transaction_id, parse_validate_response};
-use crate::config::RokuConfig;
+use crate::{config::RokuConfig, domain::ids::log_form, outbound::url_with_segments};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RokuError {
@@ -132,7 +132,7 @@ impl RokuClient {
                     .with_max_times(retries),
             )
             .when(RokuError::is_retryable)
-            .notify(|e, after| tracing::warn!(transaction_id, error = %e, retry_in = ?after, "Roku validate-transaction failed"))
+            .notify(|e, after| tracing::warn!(transaction_id = %log_form(transaction_id), error = %e, retry_in = ?after, "Roku validate-transaction failed"))
             .await
     }
 
@@ -151,14 +151,24 @@ impl RokuClient {
         result
     }
 
+    /// `{api_url}/listen/transaction-service.svc/validate-transaction/{key}/{id}`, each of the
+    /// last two a percent-encoded path segment, so neither can add, remove or climb segments.
+    fn validate_url(&self, transaction_id: &str) -> String {
+        url_with_segments(
+            &self.api_url,
+            &[
+                "listen",
+                "transaction-service.svc",
+                "validate-transaction",
+                self.api_key.expose_secret(),
+                transaction_id,
+            ],
+        )
+    }
+
     async fn validate_call(&self, transaction_id: &str) -> Result<ValidatedTransaction, RokuError> {
         self.limiter.until_ready().await;
-        let url = format!(
-            "{}/listen/transaction-service.svc/validate-transaction/{}/{}",
-            self.api_url,
-            self.api_key.expose_secret(),
-            transaction_id
-        );
+        let url = self.validate_url(transaction_id);
         let resp = self
             .http
             .get(url)
@@ -186,7 +196,7 @@ impl RokuClient {
                 // rate means Roku changed its format.
                 metrics::counter!("roku_bridge_roku_unreadable_answers_total").increment(1);
                 tracing::warn!(
-                    transaction_id,
+                    transaction_id = %log_form(transaction_id),
                     bytes = body.len(),
                     "unreadable validate-transaction answer"
                 );

@@ -276,10 +276,15 @@ impl Pushes {
                 .into_iter()
                 .next()
         {
-            self.store
+            customer = if self
+                .store
                 .link_account(rcid, &receipt.customer_id, None)
-                .await?;
-            customer = Some(receipt.customer_id);
+                .await?
+            {
+                Some(receipt.customer_id)
+            } else {
+                self.store.account(rcid).await?.map(|a| a.customer_id)
+            };
         }
         self.revoke_orphaned_addons(event, rcid, customer.as_deref())
             .await?;
