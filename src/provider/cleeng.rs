@@ -119,7 +119,7 @@ impl Provider for Cleeng {
         if status.is_success() {
             return customer_from(&value, email, "login");
         }
-        let (code, message) = error_of(&value, status);
+        let (code, message) = self.error_of(&value, status);
         match code.as_str() {
             "USER0001" | "USER0003" => Err(ProviderError::WrongCredentials),
             _ if status == StatusCode::UNAUTHORIZED => Err(ProviderError::WrongCredentials),
@@ -149,7 +149,7 @@ impl Provider for Cleeng {
         if status.is_success() {
             return customer_from(&value, &customer.email, "register");
         }
-        let (code, message) = error_of(&value, status);
+        let (code, message) = self.error_of(&value, status);
         if code == "USER0002" {
             return Err(ProviderError::CustomerExists);
         }
@@ -167,7 +167,7 @@ impl Provider for Cleeng {
         if status.is_success() {
             return Ok(());
         }
-        let (code, message) = error_of(&value, status);
+        let (code, message) = self.error_of(&value, status);
         Err(rejected(status, code, message))
     }
 
@@ -180,7 +180,7 @@ impl Provider for Cleeng {
             .send(self.publisher_request(Method::GET, url), "access")
             .await?;
         if !status.is_success() {
-            let (code, message) = error_of(&value, status);
+            let (code, message) = self.error_of(&value, status);
             return Err(rejected(status, code, message));
         }
         // Both shapes are seen: the fields at the top level or under `responseData`.
@@ -204,6 +204,28 @@ impl Provider for Cleeng {
             expires_at,
         })
     }
+}
+
+impl Cleeng {
+    /// Cleeng's error, with every secret of ours that it could quote (the publisher token
+    /// travels in a header Cleeng may echo) replaced: the text goes on to devices.
+    fn error_of(&self, value: &Value, status: StatusCode) -> (String, String) {
+        error_of(value, status, self.publisher_token.expose_secret())
+    }
+}
+
+/// Longest provider error code passed on; Cleeng's are short identifiers.
+const MAX_CODE: usize = 40;
+
+fn cap(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let cut = (0..=max)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        text.truncate(cut);
+    }
+    text
 }
 
 fn rejected(status: StatusCode, code: String, message: String) -> ProviderError {
@@ -231,8 +253,9 @@ fn customer_from(value: &Value, email: &str, op: &str) -> Result<Customer, Provi
     })
 }
 
-/// Cleeng's error code and message from either error format.
-fn error_of(value: &Value, status: StatusCode) -> (String, String) {
+/// Cleeng's error code and message from either error format, `secret` replaced wherever it is
+/// quoted (before any cut, so no part of it survives), capped in length.
+fn error_of(value: &Value, status: StatusCode, secret: &str) -> (String, String) {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     let mut code = text(value.get("code"));
     let mut message = text(value.get("message"));
@@ -257,14 +280,19 @@ fn error_of(value: &Value, status: StatusCode) -> (String, String) {
             .unwrap_or("provider error")
             .to_string()
     });
-    if message.len() > MAX_MESSAGE {
-        let cut = (0..=MAX_MESSAGE)
-            .rev()
-            .find(|i| message.is_char_boundary(*i))
-            .unwrap_or(0);
-        message.truncate(cut);
-    }
-    (code, message)
+    // Control characters would let a provider forge lines in whoever displays the text.
+    message.retain(|c| !c.is_control());
+    let redact = |text: String| {
+        if secret.is_empty() {
+            text
+        } else {
+            text.replace(secret, "***")
+        }
+    };
+    (
+        cap(redact(code), MAX_CODE),
+        cap(redact(message), MAX_MESSAGE),
+    )
 }
 
 #[cfg(test)]
@@ -277,6 +305,7 @@ mod tests {
         let (c, m) = error_of(
             &json!({"code": "USER0002", "message": "Customer already exists"}),
             s,
+            "",
         );
         assert_eq!(
             (c.as_str(), m.as_str()),
@@ -285,22 +314,35 @@ mod tests {
         let (c, m) = error_of(
             &json!({"responseData": null, "errors": ["Invalid offer"]}),
             s,
+            "",
         );
         assert_eq!((c.as_str(), m.as_str()), ("HTTP422", "Invalid offer"));
         let (c, _) = error_of(
             &json!({"errors": [{"code": "REQ0001", "message": "bad"}]}),
             s,
+            "",
         );
         assert_eq!(c, "REQ0001");
-        let (c, m) = error_of(&Value::Null, StatusCode::BAD_REQUEST);
+        let (c, m) = error_of(&Value::Null, StatusCode::BAD_REQUEST, "");
         assert_eq!((c.as_str(), m.as_str()), ("HTTP400", "Bad Request"));
     }
 
     #[test]
     fn long_messages_are_cut_on_a_character_boundary() {
         let long = "é".repeat(300);
-        let (_, m) = error_of(&json!({"message": long}), StatusCode::BAD_REQUEST);
+        let (_, m) = error_of(&json!({"message": long}), StatusCode::BAD_REQUEST, "");
         assert!(m.len() <= MAX_MESSAGE);
+    }
+
+    #[test]
+    fn our_secret_never_survives_in_a_provider_message() {
+        let secret = "pt-secret-0123456789";
+        let quoted = format!("{}token {secret} is not valid", "x".repeat(185));
+        let (_, m) = error_of(&json!({"message": quoted, "code": secret}), StatusCode::UNPROCESSABLE_ENTITY, secret);
+        assert!(!m.contains("pt-secret"), "{m}");
+        assert!(m.len() <= MAX_MESSAGE);
+        let (c, m) = error_of(&json!({"code": secret, "message": "a\nforged line"}), StatusCode::UNPROCESSABLE_ENTITY, secret);
+        assert_eq!((c.as_str(), m.as_str()), ("***", "aforged line"));
     }
 
     #[test]
