@@ -120,7 +120,9 @@ impl Limits {
             return;
         };
         if let Err(denied) = limiter.check_key(&source) {
-            let wait = limited("roku_source", denied).wait.max(Duration::from_secs(1));
+            let wait = limited("roku_source", denied)
+                .wait
+                .max(Duration::from_secs(1));
             let mut blocked = self.roku_blocked.lock().unwrap_or_else(|p| p.into_inner());
             if blocked.len() >= MAX_REMEMBERED {
                 let now = Instant::now();
@@ -142,7 +144,10 @@ impl Limits {
 
     /// Whether `account` (a normalised email) may try a password now.
     pub fn check_sign_in(&self, account: &str) -> Result<(), Limited> {
-        let failures = self.sign_in_failures.lock().unwrap_or_else(|p| p.into_inner());
+        let failures = self
+            .sign_in_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match failures.get(account) {
             Some(f) if f.locked_until > Instant::now() => Err(Limited {
                 scope: "account",
@@ -155,7 +160,10 @@ impl Limits {
     /// A wrong password for `account`: past the free failures, each one doubles the lockout
     /// (1 s, 2 s, 4 s… up to `sign_in_max_lockout`), whichever address the guesses come from.
     pub fn record_sign_in_failure(&self, account: &str) {
-        let mut failures = self.sign_in_failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failures = self
+            .sign_in_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if failures.len() >= MAX_REMEMBERED {
             let max = self.sign_in_max_lockout;
@@ -370,7 +378,10 @@ mod tests {
             assert!(l.check_roku_source(forger).is_ok());
         }
         l.charge_roku_refusal(forger);
-        assert_eq!(l.check_roku_source(forger).unwrap_err().scope, "roku_source");
+        assert_eq!(
+            l.check_roku_source(forger).unwrap_err().scope,
+            "roku_source"
+        );
         assert!(l.check_roku_source("203.0.113.5".parse().unwrap()).is_ok());
     }
 

@@ -16,7 +16,9 @@ pub const MAX_PURCHASE_ID: usize = 1024;
 pub struct PurchaseId(String);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a purchase id is 1 to 1024 visible ASCII characters without / ? # % or \\, and not . or ..")]
+#[error(
+    "a purchase id is 1 to 1024 visible ASCII characters without / ? # % or \\, and not . or .."
+)]
 pub struct InvalidPurchaseId;
 
 impl PurchaseId {
@@ -196,12 +198,17 @@ mod tests {
         assert!(shown.starts_with("abcb…"), "{shown}");
         assert!(!shown.contains("0a58a9feac0c"));
         assert_eq!(shown, id.log_form(), "stable, so lines correlate");
-        assert!(PurchaseId::parse("...").is_ok(), "only the two dot segments are special");
+        assert!(
+            PurchaseId::parse("...").is_ok(),
+            "only the two dot segments are special"
+        );
     }
 
     #[test]
     fn purchase_ids_refuse_what_would_reshape_a_url() {
-        for bad in ["", ".", "..", "a/b", "a?b", "a#b", "a%2e", "a\\b", "a b", "é"] {
+        for bad in [
+            "", ".", "..", "a/b", "a?b", "a#b", "a%2e", "a\\b", "a b", "é",
+        ] {
             assert!(PurchaseId::parse(bad).is_err(), "{bad:?}");
         }
         assert!(PurchaseId::parse(&"x".repeat(1025)).is_err());

@@ -32,9 +32,9 @@ impl FromRequestParts<AppState> for ClientSource {
             .headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok());
-        Ok(Self(
-            peer.map(|peer| state.live.load().limits.client_ip(peer, forwarded)),
-        ))
+        Ok(Self(peer.map(|peer| {
+            state.live.load().limits.client_ip(peer, forwarded)
+        })))
     }
 }
 

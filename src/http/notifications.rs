@@ -29,9 +29,7 @@ pub async fn receive(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let live = state.live.load();
-    let forwarded = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let source = live.limits.client_ip(peer.ip(), forwarded);
     live.limits.check_roku_source(source)?;
     let verified = match state.pushes.verify(&body).await {

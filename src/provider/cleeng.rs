@@ -174,7 +174,14 @@ impl Provider for Cleeng {
     async fn access(&self, customer_id: &str, offer_id: &str) -> Result<Access, ProviderError> {
         let url = url_with_segments(
             &self.urls.core,
-            &["3.1", "entitlements", "customer_id", customer_id, "offer_id", offer_id],
+            &[
+                "3.1",
+                "entitlements",
+                "customer_id",
+                customer_id,
+                "offer_id",
+                offer_id,
+            ],
         );
         let (status, value) = self
             .send(self.publisher_request(Method::GET, url), "access")
@@ -338,10 +345,18 @@ mod tests {
     fn our_secret_never_survives_in_a_provider_message() {
         let secret = "pt-secret-0123456789";
         let quoted = format!("{}token {secret} is not valid", "x".repeat(185));
-        let (_, m) = error_of(&json!({"message": quoted, "code": secret}), StatusCode::UNPROCESSABLE_ENTITY, secret);
+        let (_, m) = error_of(
+            &json!({"message": quoted, "code": secret}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            secret,
+        );
         assert!(!m.contains("pt-secret"), "{m}");
         assert!(m.len() <= MAX_MESSAGE);
-        let (c, m) = error_of(&json!({"code": secret, "message": "a\nforged line"}), StatusCode::UNPROCESSABLE_ENTITY, secret);
+        let (c, m) = error_of(
+            &json!({"code": secret, "message": "a\nforged line"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            secret,
+        );
         assert_eq!((c.as_str(), m.as_str()), ("***", "aforged line"));
     }
 

@@ -95,7 +95,11 @@ impl RokuClient {
         }
         let answer = self.validate_transaction(transaction_id).await;
         match &answer {
-            Ok(tx) => self.answers.insert(transaction_id.into(), Ok(tx.clone())).await,
+            Ok(tx) => {
+                self.answers
+                    .insert(transaction_id.into(), Ok(tx.clone()))
+                    .await
+            }
             Err(RokuError::Refused(reason)) => {
                 self.answers
                     .insert(transaction_id.into(), Err(reason.clone()))

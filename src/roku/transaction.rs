@@ -398,7 +398,9 @@ mod tests {
             assert!(is_valid_transaction_id(ok), "{ok}");
         }
         assert!(is_valid_transaction_id(&"a".repeat(1024)));
-        for bad in ["", ".", "..", "a/b", "a?b", "a#b", "a%2F", "a b", "a\nb", "é"] {
+        for bad in [
+            "", ".", "..", "a/b", "a?b", "a#b", "a%2F", "a b", "a\nb", "é",
+        ] {
             assert!(!is_valid_transaction_id(bad), "{bad:?}");
         }
         assert!(!is_valid_transaction_id(&"a".repeat(1025)));

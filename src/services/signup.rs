@@ -112,7 +112,9 @@ impl Signup {
                 .link_account(rcid, &customer.id, Some(&account.email))
                 .await?
             {
-                tracing::warn!("Instant Signup: Roku customer already linked to another account; kept");
+                tracing::warn!(
+                    "Instant Signup: Roku customer already linked to another account; kept"
+                );
             }
             self.store
                 .record_email_hash(

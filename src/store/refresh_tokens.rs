@@ -91,12 +91,11 @@ impl Store {
 
     /// Signs a customer out everywhere: every refresh token they hold stops working.
     pub async fn revoke_refresh(&self, customer_id: &str) -> Result<u64, StoreError> {
-        let result = sqlx::query(
-            "DELETE FROM refresh_tokens WHERE customer_id = $1 AND used_at IS NULL",
-        )
-        .bind(customer_id)
-        .execute(self.pool())
-        .await?;
+        let result =
+            sqlx::query("DELETE FROM refresh_tokens WHERE customer_id = $1 AND used_at IS NULL")
+                .bind(customer_id)
+                .execute(self.pool())
+                .await?;
         // The rotated ones already stopped working; they go too, uncounted.
         sqlx::query("DELETE FROM refresh_tokens WHERE customer_id = $1")
             .bind(customer_id)

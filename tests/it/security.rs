@@ -44,11 +44,8 @@ async fn genuine_pushes_are_all_answered_during_an_unsigned_flood() {
     let roku = FakeRoku::start().await;
     // A shared budget small enough that a few seconds of flood on loopback would drain it.
     let limits = "[limits]\nroku_per_second = 20\nroku_burst = 40\n";
-    let app = TestApp::cleeng_layers(
-        Backend::Sqlite,
-        &[&roku.config(), BEHIND_PROXY, limits],
-    )
-    .await;
+    let app =
+        TestApp::cleeng_layers(Backend::Sqlite, &[&roku.config(), BEHIND_PROXY, limits]).await;
     app.mock().push_relay().mount().await;
     let app = Arc::new(app);
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -171,8 +168,7 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 
 #[tokio::test]
 async fn idle_and_trickling_connections_are_closed_and_capped_per_source() {
-    let server =
-        "[server]\nheader_read_timeout = \"1s\"\nmax_connections_per_source = 60\n";
+    let server = "[server]\nheader_read_timeout = \"1s\"\nmax_connections_per_source = 60\n";
     let app = TestApp::simulator(server).await;
     // Silent, trickling (a header line, never the end), and idle after one request.
     let mut silent = Vec::new();
@@ -181,7 +177,9 @@ async fn idle_and_trickling_connections_are_closed_and_capped_per_source() {
     }
     for _ in 0..20 {
         let mut s = TcpStream::connect(app.addr).await.unwrap();
-        s.write_all(b"GET /openapi.json HTTP/1.1\r\nhost: b").await.unwrap();
+        s.write_all(b"GET /openapi.json HTTP/1.1\r\nhost: b")
+            .await
+            .unwrap();
         silent.push(s);
     }
     for _ in 0..10 {
