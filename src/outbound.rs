@@ -36,23 +36,28 @@ const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANU
     .remove(b'_')
     .remove(b'~');
 
-/// One URL path segment, percent-encoded. `.` and `..` are encoded too (`%2E`): left as they
-/// are, a URL parser would resolve them and drop or climb a segment.
-pub fn path_segment(s: &str) -> String {
-    if s.bytes().all(|b| b == b'.') && s.len() <= 2 {
-        return "%2E".repeat(s.len());
+/// A value that cannot be a URL path segment: `.` and `..` (and their percent-encoded forms,
+/// which URL parsers resolve the same way) would drop or climb a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a dot segment cannot be sent in a URL path")]
+pub struct DotSegment;
+
+/// One URL path segment, percent-encoded.
+pub fn path_segment(s: &str) -> Result<String, DotSegment> {
+    if matches!(s, "." | "..") {
+        return Err(DotSegment);
     }
-    percent_encoding::utf8_percent_encode(s, PATH_SEGMENT).to_string()
+    Ok(percent_encoding::utf8_percent_encode(s, PATH_SEGMENT).to_string())
 }
 
 /// `base` followed by each segment, percent-encoded: the only way outbound URLs take values.
-pub fn url_with_segments(base: &str, segments: &[&str]) -> String {
+pub fn url_with_segments(base: &str, segments: &[&str]) -> Result<String, DotSegment> {
     let mut url = base.trim_end_matches('/').to_string();
     for segment in segments {
         url.push('/');
-        url.push_str(&path_segment(segment));
+        url.push_str(&path_segment(segment)?);
     }
-    url
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -61,9 +66,16 @@ mod tests {
 
     #[test]
     fn segments_cannot_reshape_the_path() {
-        let url = url_with_segments("https://h/a/", &["b", "..", ".", "c/d", "e?f#g", "S1_US"]);
-        assert_eq!(url, "https://h/a/b/%2E%2E/%2E/c%2Fd/e%3Ff%23g/S1_US");
+        let url =
+            url_with_segments("https://h/a/", &["b", "c/d", "e?f#g", "S1_US", "..."]).unwrap();
+        assert_eq!(url, "https://h/a/b/c%2Fd/e%3Ff%23g/S1_US/...");
         let parsed = reqwest::Url::parse(&url).unwrap();
-        assert_eq!(parsed.path(), "/a/b/%2E%2E/%2E/c%2Fd/e%3Ff%23g/S1_US");
+        assert_eq!(parsed.path(), "/a/b/c%2Fd/e%3Ff%23g/S1_US/...");
+        for dots in [".", ".."] {
+            assert_eq!(
+                url_with_segments("https://h", &["a", dots]),
+                Err(DotSegment)
+            );
+        }
     }
 }

@@ -31,7 +31,7 @@ impl HttpTargets {
                 crate::outbound::url_with_segments(
                     &urls.push,
                     &["roku", "push-notification", &publisher],
-                ),
+                )?,
             ));
         }
         for t in &config.relay.targets {

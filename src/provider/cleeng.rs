@@ -182,7 +182,12 @@ impl Provider for Cleeng {
                 "offer_id",
                 offer_id,
             ],
-        );
+        )
+        .map_err(|_| ProviderError::Rejected {
+            status: 400,
+            code: "invalid_id".into(),
+            message: "an id that cannot go in a URL path".into(),
+        })?;
         let (status, value) = self
             .send(self.publisher_request(Method::GET, url), "access")
             .await?;

@@ -157,7 +157,7 @@ impl RokuClient {
 
     /// `{api_url}/listen/transaction-service.svc/validate-transaction/{key}/{id}`, each of the
     /// last two a percent-encoded path segment, so neither can add, remove or climb segments.
-    fn validate_url(&self, transaction_id: &str) -> String {
+    fn validate_url(&self, transaction_id: &str) -> Result<String, RokuError> {
         url_with_segments(
             &self.api_url,
             &[
@@ -168,11 +168,12 @@ impl RokuClient {
                 transaction_id,
             ],
         )
+        .map_err(|_| RokuError::BadTransactionId)
     }
 
     async fn validate_call(&self, transaction_id: &str) -> Result<ValidatedTransaction, RokuError> {
         self.limiter.until_ready().await;
-        let url = self.validate_url(transaction_id);
+        let url = self.validate_url(transaction_id)?;
         let resp = self
             .http
             .get(url)

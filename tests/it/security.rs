@@ -285,3 +285,158 @@ async fn genuine_sign_in_and_receipts_are_served_during_a_purchase_id_flood() {
     assert!(receipt_took < Duration::from_secs(2), "{receipt_took:?}");
     assert!(calls <= 20, "{calls} validate-transaction calls");
 }
+
+#[tokio::test]
+async fn a_roku_customer_linked_to_one_account_is_not_taken_over_by_another() {
+    let roku = FakeRoku::start().await;
+    let app = TestApp::cleeng_layers(Backend::Sqlite, &[&roku.config_with_api_key()]).await;
+    app.accept_receipts_and_grant().await;
+    let alice = app.signed_in("alice@example.com", "C-ALICE").await;
+    let bob = app.signed_in("bob@example.com", "C-BOB").await;
+    roku.vouches("tx-alice-7f3a9c1e5b2d", "rc-shared", "S1-US", true)
+        .await;
+    roku.vouches("tx-bob-2", "rc-shared", "S1-US", true).await;
+    let first = app
+        .post_receipt(&alice, order("tx-alice-7f3a9c1e5b2d", "S1-US"))
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let second = app.post_receipt(&bob, order("tx-bob-2", "S1-US")).await;
+    assert_eq!(second.status, StatusCode::CONFLICT, "{}", second.body);
+    assert_eq!(second.code(), "purchase_linked_elsewhere");
+    let session = app.purchase_session("tx-alice-7f3a9c1e5b2d", None).await;
+    assert_eq!(session.status, StatusCode::OK, "{}", session.body);
+    assert_eq!(session.body["customer"]["id"], "C-ALICE");
+    // The purchase id works as a login: no INFO-or-above line carries it whole.
+    let logs = crate::helpers::captured_logs();
+    for line in logs.lines().filter(|l| l.contains("tx-alice-7f3a9c1e5b2d")) {
+        assert!(
+            !["\"INFO\"", "\"WARN\"", "\"ERROR\""]
+                .iter()
+                .any(|l| line.contains(l)),
+            "{line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn dot_segment_ids_are_refused_with_no_outbound_call() {
+    let roku = FakeRoku::start().await;
+    let app = TestApp::cleeng_layers(Backend::Sqlite, &[&roku.config_with_api_key()]).await;
+    let token = app.signed_in("ann@example.com", "C100").await;
+    for code in ["%2E%2E", "%2e", "."] {
+        let (status, body) = app.get(&format!("/roku/entitlements/{code}"), &token).await;
+        assert!(status.is_client_error(), "{code}: {status} {body}");
+    }
+    for id in [".", ".."] {
+        let reply = app.purchase_session(id, None).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{id}");
+        let receipt = app.post_receipt(&token, order(id, "S1-US")).await;
+        assert!(receipt.status.is_client_error(), "{id}: {}", receipt.body);
+    }
+    assert_eq!(roku.validate_calls().await, 0);
+    assert!(app.cleeng_requests("/3.1/entitlements").await.is_empty());
+    assert!(app.cleeng_requests("/roku/payment").await.is_empty());
+}
+
+#[tokio::test]
+async fn reusing_a_rotated_refresh_token_revokes_its_whole_family() {
+    let app = TestApp::simulator("").await;
+    let first = app.register("fam@example.com", None).await;
+    let second = app.refresh(&first.refresh_token).await.session();
+    // The thief replays the rotated token: refused, and the successor stops working too.
+    assert_eq!(
+        app.refresh(&first.refresh_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.refresh(&second.refresh_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let metrics = app
+        .http
+        .get(app.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("roku_bridge_refresh_reuse_total"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_key_set_is_fetched_a_bounded_number_of_times() {
+    let roku = FakeRoku::start().await;
+    let keys = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(wiremock::ResponseTemplate::new(500))
+        .mount(&keys)
+        .await;
+    let config = format!("[roku]\njwks_url = \"{}/jwks.json\"\n", keys.uri());
+    let app = TestApp::cleeng_layers(Backend::Sqlite, &[&roku.config(), &config]).await;
+    let jws: Vec<_> = (0..200)
+        .map(|i| {
+            let claims = fake_roku::claims(&fake_roku::sale("tx-k", "rc-k", "S1-US"), "k");
+            fake_roku::sign_with(&claims, fake_roku::ROKU_KEY, &format!("rotated-{i}"))
+        })
+        .collect();
+    for token in &jws {
+        assert_eq!(
+            app.push(token).await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+    let fetches = keys.received_requests().await.unwrap().len();
+    println!("key-set outage: 200 pushes, {fetches} fetches");
+    assert!(fetches <= 4, "{fetches} fetches");
+}
+
+#[tokio::test]
+async fn provider_text_reaches_devices_redacted_and_capped() {
+    let app = TestApp::cleeng("").await;
+    let token = app.signed_in("ann@example.com", "C100").await;
+    let quoted = format!(
+        "Token {} is not allowed for this offer. {}",
+        crate::helpers::PUBLISHER_TOKEN,
+        "x".repeat(500)
+    );
+    app.mock()
+        .receipts(
+            wiremock::ResponseTemplate::new(422)
+                .set_body_json(json!({"code": "OFFER01", "message": quoted})),
+        )
+        .mount()
+        .await;
+    let answer = app.post_receipt(&token, order("tx-redact", "S1-US")).await;
+    let text = answer.body.to_string();
+    assert!(!text.contains(crate::helpers::PUBLISHER_TOKEN), "{text}");
+    assert!(text.len() < 600, "{} bytes", text.len());
+}
+
+#[tokio::test]
+async fn one_account_meets_a_budget_whatever_address_the_guesses_come_from() {
+    let app = TestApp::cleeng(BEHIND_PROXY).await;
+    app.mock().refuses_logins().mount().await;
+    let mut refused = Vec::new();
+    for i in 0..8 {
+        let resp = app
+            .http
+            .post(app.url("/roku/sessions"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .json(&json!({"email": "Ann@Example.com", "password": format!("guess-{i}")}))
+            .send()
+            .await
+            .unwrap();
+        refused.push(resp.status().as_u16());
+    }
+    // Five free failures, then the account is locked whatever the case of the address.
+    assert_eq!(&refused[..5], &[401; 5], "{refused:?}");
+    assert!(refused[6..].iter().all(|s| *s == 429), "{refused:?}");
+    let reply = app
+        .sessions(json!({"email": "an\u{200B}n@example.com", "password": "x", "register": true}))
+        .await;
+    assert_eq!(reply.code(), "invalid_email");
+}
