@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod provider;
 pub mod reload;
 pub mod roku;
+pub mod serve;
 pub mod services;
 pub mod session;
 pub mod startup;

@@ -9,7 +9,13 @@
 //! `limits.retain_interval`, drops the ones whose budget has refilled, so memory follows the
 //! number of recently active clients, not the number ever seen.
 
-use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    num::NonZeroU32,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use governor::{
     DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock,
@@ -30,8 +36,28 @@ pub struct Limits {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     per_customer: Option<DefaultKeyedRateLimiter<String>>,
     roku: Option<DefaultDirectRateLimiter>,
+    /// Refused Roku-route requests per source: a source past it is turned away before any
+    /// signature work, so forgeries never reach the shared budget.
+    roku_refused: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    roku_blocked: Mutex<HashMap<IpAddr, Instant>>,
+    /// Anonymous sign-ins by purchase per source: each one may cost a Roku call.
+    anonymous_per_source: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Failed password sign-ins per account, with a doubling lockout.
+    sign_in_failures: Mutex<HashMap<String, Failures>>,
+    sign_in_free_failures: u32,
+    sign_in_max_lockout: Duration,
     trusted_proxies: Vec<ipnet::IpNet>,
 }
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    locked_until: Instant,
+}
+
+/// Past this many remembered sources or accounts, expired entries are dropped at once rather
+/// than at the next housekeeping pass, so a spray of addresses cannot grow the maps unbounded.
+const MAX_REMEMBERED: usize = 100_000;
 
 fn quota(per_second: u32, burst: u32) -> Option<Quota> {
     let rate = NonZeroU32::new(per_second)?;
@@ -57,8 +83,110 @@ impl Limits {
             per_customer: quota(config.per_customer_per_second, config.per_customer_burst)
                 .map(RateLimiter::keyed),
             roku: quota(config.roku_per_second, config.roku_burst).map(RateLimiter::direct),
+            roku_refused: quota(
+                config.roku_refused_per_source_per_second,
+                config.roku_refused_per_source_burst,
+            )
+            .map(RateLimiter::keyed),
+            roku_blocked: Mutex::default(),
+            anonymous_per_source: quota(
+                config.anonymous_sign_in_per_source_per_second,
+                config.anonymous_sign_in_per_source_burst,
+            )
+            .map(RateLimiter::keyed),
+            sign_in_failures: Mutex::default(),
+            sign_in_free_failures: config.sign_in_free_failures,
+            sign_in_max_lockout: config.sign_in_max_lockout,
             trusted_proxies: config.trusted_proxies.clone(),
         }
+    }
+
+    /// A source whose refused Roku-route requests went past its budget is turned away until
+    /// the budget refills: the check is a map lookup, far cheaper than a signature.
+    pub fn check_roku_source(&self, source: IpAddr) -> Result<(), Limited> {
+        let blocked = self.roku_blocked.lock().unwrap_or_else(|p| p.into_inner());
+        match blocked.get(&source) {
+            Some(until) if *until > Instant::now() => Err(Limited {
+                scope: "roku_source",
+                wait: *until - Instant::now(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Charges one refused (unsigned, forged, malformed) request to its source.
+    pub fn charge_roku_refusal(&self, source: IpAddr) {
+        let Some(limiter) = &self.roku_refused else {
+            return;
+        };
+        if let Err(denied) = limiter.check_key(&source) {
+            let wait = limited("roku_source", denied)
+                .wait
+                .max(Duration::from_secs(1));
+            let mut blocked = self.roku_blocked.lock().unwrap_or_else(|p| p.into_inner());
+            if blocked.len() >= MAX_REMEMBERED {
+                let now = Instant::now();
+                blocked.retain(|_, until| *until > now);
+            }
+            blocked.insert(source, Instant::now() + wait);
+        }
+    }
+
+    /// The per-source budget of anonymous sign-ins by purchase.
+    pub fn check_anonymous_source(&self, source: IpAddr) -> Result<(), Limited> {
+        match &self.anonymous_per_source {
+            Some(limiter) => limiter
+                .check_key(&source)
+                .map_err(|denied| limited("anonymous", denied)),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `account` (a normalised email) may try a password now.
+    pub fn check_sign_in(&self, account: &str) -> Result<(), Limited> {
+        let failures = self
+            .sign_in_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match failures.get(account) {
+            Some(f) if f.locked_until > Instant::now() => Err(Limited {
+                scope: "account",
+                wait: f.locked_until - Instant::now(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A wrong password for `account`: past the free failures, each one doubles the lockout
+    /// (1 s, 2 s, 4 s… up to `sign_in_max_lockout`), whichever address the guesses come from.
+    pub fn record_sign_in_failure(&self, account: &str) {
+        let mut failures = self
+            .sign_in_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if failures.len() >= MAX_REMEMBERED {
+            let max = self.sign_in_max_lockout;
+            failures.retain(|_, f| f.locked_until + max > now);
+        }
+        let entry = failures.entry(account.to_string()).or_insert(Failures {
+            count: 0,
+            locked_until: now,
+        });
+        entry.count = entry.count.saturating_add(1);
+        if entry.count > self.sign_in_free_failures {
+            let doublings = (entry.count - self.sign_in_free_failures - 1).min(20);
+            let lockout = Duration::from_secs(1u64 << doublings).min(self.sign_in_max_lockout);
+            entry.locked_until = now + lockout;
+        }
+    }
+
+    /// A successful sign-in forgets the account's failures.
+    pub fn record_sign_in_success(&self, account: &str) {
+        self.sign_in_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(account);
     }
 
     /// The client: the peer, or — only when the peer is a trusted proxy — the nearest address
@@ -100,7 +228,7 @@ impl Limits {
             .map_err(|denied| limited("customer", denied))
     }
 
-    /// The one budget shared by everything Roku calls.
+    /// The one budget shared by everything Roku calls, charged only for what verified.
     pub fn check_roku(&self) -> Result<(), Limited> {
         match &self.roku {
             Some(limiter) => limiter.check().map_err(|denied| limited("roku", denied)),
@@ -124,7 +252,57 @@ impl Limits {
             l.retain_recent();
             l.shrink_to_fit();
         }
+        for l in [&self.roku_refused, &self.anonymous_per_source]
+            .into_iter()
+            .flatten()
+        {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        let now = Instant::now();
+        self.roku_blocked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, until| *until > now);
+        let max = self.sign_in_max_lockout;
+        self.sign_in_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, f| f.locked_until + max > now);
         metrics::gauge!("roku_bridge_rate_limiter_keys").set(self.keys() as f64);
+    }
+}
+
+/// The process-wide bound on requests in flight: one pool for everything, and a reserved
+/// share only verified Roku pushes may use once the pool is full, so a flood of device or
+/// forged traffic can never make us refuse Roku.
+pub struct Admission {
+    general: std::sync::Arc<tokio::sync::Semaphore>,
+    reserved: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+pub type Permit = tokio::sync::OwnedSemaphorePermit;
+
+impl Admission {
+    /// `max_concurrency` in all, `reserved` of them (at most a quarter) kept for verified
+    /// Roku pushes.
+    pub fn new(max_concurrency: usize, reserved: usize) -> Self {
+        let reserved = reserved.min(max_concurrency / 4);
+        Self {
+            general: std::sync::Arc::new(tokio::sync::Semaphore::new(max_concurrency - reserved)),
+            reserved: std::sync::Arc::new(tokio::sync::Semaphore::new(reserved)),
+        }
+    }
+
+    /// A slot for any request, or `None` at capacity (shed, never queued).
+    pub fn admit(&self) -> Option<Permit> {
+        self.general.clone().try_acquire_owned().ok()
+    }
+
+    /// A slot for a push that verified: the shared pool, else the reserved share.
+    pub fn admit_verified_roku(&self) -> Option<Permit> {
+        self.admit()
+            .or_else(|| self.reserved.clone().try_acquire_owned().ok())
     }
 }
 
@@ -153,6 +331,58 @@ mod tests {
         );
         assert_eq!(l.client_ip(peer, None), peer);
         assert_eq!(l.client_ip(peer, Some("garbage, 10.0.0.9")), peer);
+    }
+
+    #[test]
+    fn verified_roku_pushes_keep_a_share_of_a_full_pool() {
+        let admission = Admission::new(12, 1);
+        let held: Vec<_> = (0..11).map(|_| admission.admit().unwrap()).collect();
+        assert!(admission.admit().is_none(), "the shared pool is full");
+        let roku = admission.admit_verified_roku().expect("the reserved share");
+        assert!(admission.admit_verified_roku().is_none());
+        drop((held, roku));
+        assert!(admission.admit().is_some());
+    }
+
+    #[test]
+    fn failed_sign_ins_lock_the_account_with_a_doubling_wait() {
+        let l = Limits::new(&LimitsConfig {
+            sign_in_free_failures: 2,
+            ..LimitsConfig::default()
+        });
+        for _ in 0..2 {
+            l.record_sign_in_failure("ann@example.com");
+            assert!(l.check_sign_in("ann@example.com").is_ok());
+        }
+        l.record_sign_in_failure("ann@example.com");
+        let first = l.check_sign_in("ann@example.com").unwrap_err();
+        assert_eq!(first.scope, "account");
+        l.record_sign_in_failure("ann@example.com");
+        let second = l.check_sign_in("ann@example.com").unwrap_err();
+        assert!(second.wait > first.wait, "{second:?} after {first:?}");
+        assert!(l.check_sign_in("bob@example.com").is_ok());
+        l.record_sign_in_success("ann@example.com");
+        assert!(l.check_sign_in("ann@example.com").is_ok());
+    }
+
+    #[test]
+    fn a_source_of_refused_pushes_is_turned_away_and_others_are_not() {
+        let l = Limits::new(&LimitsConfig {
+            roku_refused_per_source_per_second: 1,
+            roku_refused_per_source_burst: 3,
+            ..LimitsConfig::default()
+        });
+        let forger: IpAddr = "198.51.100.1".parse().unwrap();
+        for _ in 0..3 {
+            l.charge_roku_refusal(forger);
+            assert!(l.check_roku_source(forger).is_ok());
+        }
+        l.charge_roku_refusal(forger);
+        assert_eq!(
+            l.check_roku_source(forger).unwrap_err().scope,
+            "roku_source"
+        );
+        assert!(l.check_roku_source("203.0.113.5".parse().unwrap()).is_ok());
     }
 
     #[test]

@@ -172,7 +172,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let holdings = Arc::new(Holdings::new(store.clone(), live.clone()));
     let replica_url = (store.dialect() == store::Dialect::Postgres)
         .then(|| config.store.url.expose_secret().to_string());
+    let admission = Arc::new(crate::limits::Admission::new(
+        config.server.max_concurrency,
+        config.server.roku_reserved_concurrency,
+    ));
     let state = http::AppState::new(http::Shared {
+        admission,
         config: Arc::new(config),
         live,
         sessions: tokens,
@@ -285,6 +290,11 @@ pub async fn run_until(
         });
     }
 
+    let connections = crate::serve::ConnectionLimits {
+        header_read_timeout: state.config.server.header_read_timeout,
+        max_per_source: state.config.server.max_connections_per_source,
+        trusted: state.config.limits.trusted_proxies.clone(),
+    };
     let app = http::router(state);
     {
         let draining = draining.clone();
@@ -295,11 +305,7 @@ pub async fn run_until(
             let _ = stop.send(true);
         });
     }
-    let serve = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(stopped.clone().wait());
+    let serve = crate::serve::serve(listener, app, connections, stopped.clone().wait());
     let served = async { serve.await.context("serving HTTP") };
     tokio::pin!(served);
     // Past the grace period after the stop, whatever is still in flight is cut off.

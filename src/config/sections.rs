@@ -28,6 +28,17 @@ pub struct LimitsConfig {
     /// anything Roku sends meets it.
     pub roku_per_second: u32,
     pub roku_burst: u32,
+    /// Refused requests (unsigned, forged, malformed) on Roku's routes per source; a source
+    /// past it is turned away before any signature check until its budget refills.
+    pub roku_refused_per_source_per_second: u32,
+    pub roku_refused_per_source_burst: u32,
+    /// Anonymous sign-ins by purchase (each may cost a Roku call) per source.
+    pub anonymous_sign_in_per_source_per_second: u32,
+    pub anonymous_sign_in_per_source_burst: u32,
+    /// Wrong passwords an account may take before each further one doubles its lockout.
+    pub sign_in_free_failures: u32,
+    #[serde(with = "humantime_serde")]
+    pub sign_in_max_lockout: Duration,
     /// Peers whose `X-Forwarded-For` is believed (load balancers, ingress), as CIDRs.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How often keys with a full budget are forgotten.
@@ -108,6 +119,11 @@ pub struct RokuConfig {
     pub push_leeway: Duration,
     /// Roku's documented limit for web-service calls per API key.
     pub requests_per_second: u32,
+    /// The share of it anonymous sign-ins by purchase may use; receipts keep the rest.
+    pub anonymous_requests_per_second: u32,
+    /// validate-transaction answers for anonymous sign-ins are reused this long.
+    #[serde(with = "humantime_serde")]
+    pub validation_cache_ttl: Duration,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
 }
@@ -162,8 +178,21 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
-    /// Requests served at once before new ones are shed with 503.
+    /// Requests served at once, process-wide, before new ones are shed with 503.
     pub max_concurrency: usize,
+    /// Of those, slots only verified Roku pushes may take once the rest are in use.
+    pub roku_reserved_concurrency: usize,
+    /// How long a client may take to send a request's headers; it also closes a keep-alive
+    /// connection that sits idle this long.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's body. The body is read before a slot
+    /// is taken, so a slow upload holds a connection, never a slot.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// Open connections per peer address; 0 for no cap. Trusted proxies are exempt (every
+    /// client behind a load balancer arrives from its address).
+    pub max_connections_per_source: usize,
     /// On SIGTERM, readiness turns false this long before the listener stops accepting, so
     /// load balancers stop routing here first.
     #[serde(with = "humantime_serde")]

@@ -16,12 +16,17 @@ pub const MAX_PURCHASE_ID: usize = 1024;
 pub struct PurchaseId(String);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a purchase id is 1 to 1024 visible ASCII characters without / ? # % or \\")]
+#[error(
+    "a purchase id is 1 to 1024 visible ASCII characters without / ? # % or \\, and not . or .."
+)]
 pub struct InvalidPurchaseId;
 
 impl PurchaseId {
     pub fn parse(raw: &str) -> Result<Self, InvalidPurchaseId> {
+        // `.` and `..` are path segments a URL resolver removes: sent to Roku, the key segment
+        // before them would vanish from the URL.
         let ok = !raw.is_empty()
+            && !is_dot_segment(raw)
             && raw.len() <= MAX_PURCHASE_ID
             && raw
                 .bytes()
@@ -37,6 +42,11 @@ impl PurchaseId {
         &self.0
     }
 
+    /// See [`log_form`].
+    pub fn log_form(&self) -> String {
+        log_form(&self.0)
+    }
+
     /// The form ids are matched in. Roku prints one UUID dashed in one place and undashed in
     /// another (`abcb0b53-0152-11ed-b449-0a58a9feac0c` / `abcb0b53015211edb4490a58a9feac0c`), in
     /// either case; both become the 32 lower-case hex digits. Anything not UUID-shaped is opaque
@@ -44,6 +54,20 @@ impl PurchaseId {
     pub fn canonical(&self) -> String {
         canonical_id(&self.0)
     }
+}
+
+/// `.` or `..`: segments that rewrite a URL's path instead of naming something in it.
+pub fn is_dot_segment(raw: &str) -> bool {
+    matches!(raw, "." | "..")
+}
+
+/// How an id that works as a credential (a purchase id opens a session) appears in logs: a
+/// short prefix and a digest, enough to correlate lines, not enough to replay.
+pub fn log_form(raw: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(raw.as_bytes());
+    let prefix: String = raw.chars().take(4).collect();
+    format!("{prefix}…{}", hex::encode(&digest[..4]))
 }
 
 /// See [`PurchaseId::canonical`]; also used for push transaction ids, which arrive unchecked.
@@ -147,6 +171,16 @@ impl ReceiptKey {
     }
 }
 
+impl ReceiptKey {
+    /// The key as logs show it: the purchase id in its [`log_form`].
+    pub fn log_form(&self) -> String {
+        match &self.offer {
+            Some(offer) => format!("{}#{offer}", self.purchase.log_form()),
+            None => self.purchase.log_form(),
+        }
+    }
+}
+
 impl fmt::Display for ReceiptKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.stored())
@@ -158,8 +192,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn logs_see_a_prefix_and_a_digest_never_the_whole_id() {
+        let id = PurchaseId::parse("abcb0b53-0152-11ed-b449-0a58a9feac0c").unwrap();
+        let shown = id.log_form();
+        assert!(shown.starts_with("abcb…"), "{shown}");
+        assert!(!shown.contains("0a58a9feac0c"));
+        assert_eq!(shown, id.log_form(), "stable, so lines correlate");
+        assert!(
+            PurchaseId::parse("...").is_ok(),
+            "only the two dot segments are special"
+        );
+    }
+
+    #[test]
     fn purchase_ids_refuse_what_would_reshape_a_url() {
-        for bad in ["", "a/b", "a?b", "a#b", "a%2e", "a\\b", "a b", "é"] {
+        for bad in [
+            "", ".", "..", "a/b", "a?b", "a#b", "a%2e", "a\\b", "a b", "é",
+        ] {
             assert!(PurchaseId::parse(bad).is_err(), "{bad:?}");
         }
         assert!(PurchaseId::parse(&"x".repeat(1025)).is_err());

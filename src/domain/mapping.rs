@@ -223,7 +223,8 @@ fn check_code(code: &str) -> Result<(), Unmapped> {
     if code.len() > MAX_ID_LEN {
         return Err(Unmapped::TooLong);
     }
-    if !code.chars().all(is_id_char) {
+    // `.` and `..` would resolve away as path segments of the provider's URL.
+    if !code.chars().all(is_id_char) || super::ids::is_dot_segment(code) {
         return Err(Unmapped::BadCharacters);
     }
     Ok(())

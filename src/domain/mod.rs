@@ -3,6 +3,7 @@
 //! and functions, unit- and property-tested without a server, a store or a clock.
 
 pub mod catalog;
+pub mod email;
 pub mod ids;
 pub mod mapping;
 pub mod receipt;

@@ -13,6 +13,31 @@ use crate::{
     wire::bearer_token,
 };
 
+/// The client's address: the peer, or the forwarded client behind a trusted proxy (see
+/// `Limits::client_ip`). `None` only when the server gave no peer address.
+pub struct ClientSource(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for ClientSource {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        Ok(Self(peer.map(|peer| {
+            state.live.load().limits.client_ip(peer, forwarded)
+        })))
+    }
+}
+
 /// A JSON body. Any content type is accepted: Roku's `roUrlTransfer` sends none unless told to.
 pub struct JsonBody<T>(pub T);
 

@@ -43,12 +43,36 @@ pub async fn per_ip(State(live): State<LiveConfig>, request: Request, next: Next
     next.run(request).await
 }
 
-/// Middleware for what Roku calls: one shared budget, sized above what Roku sends.
+/// Middleware for Roku's Instant Signup routes (the push URL does the same in its handler,
+/// around the signature check): a source past its budget of refused requests is turned away
+/// first; a refused request is charged to its source, and only what verified is charged to the
+/// budget shared by everything Roku calls, so forgeries cannot spend it.
 pub async fn roku(State(live): State<LiveConfig>, request: Request, next: Next) -> Response {
-    if let Err(limited) = live.load().limits.check_roku() {
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| {
+            let forwarded = request
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok());
+            live.load().limits.client_ip(peer.ip(), forwarded)
+        });
+    if let Some(source) = source
+        && let Err(limited) = live.load().limits.check_roku_source(source)
+    {
         return ApiError::from(limited).into_response();
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    let limits = &live.load().limits;
+    if response.status().is_client_error() {
+        if let Some(source) = source {
+            limits.charge_roku_refusal(source);
+        }
+    } else if response.status().is_success() {
+        let _ = limits.check_roku();
+    }
+    response
 }
 
 #[cfg(test)]

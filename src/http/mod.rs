@@ -76,6 +76,8 @@ pub struct Shared {
     pub signup: Arc<Signup>,
     pub holdings: Arc<Holdings>,
     pub entitlements: Arc<Entitlements>,
+    /// The process-wide bound on requests in flight (see [`admit`]).
+    pub admission: Arc<crate::limits::Admission>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -132,12 +134,19 @@ fn device_ops() -> Vec<Op> {
 /// What Roku calls. The Instant Signup pair exists only when configured: Roku is given the two
 /// URLs once, with the app name.
 fn roku_ops(config: &Config) -> Vec<Op> {
-    let mut ops = vec![op("post", "/roku/notifications", notifications::receive)];
-    if !config.isu.app_name.is_empty() {
-        ops.push(op("get", config.isu.images_path.clone(), isu::images));
-        ops.push(op("get", config.isu.products_path.clone(), isu::products));
-    }
+    let mut ops = vec![op("post", PUSH_ROUTE, notifications::receive)];
+    ops.extend(isu_ops(config));
     ops
+}
+
+fn isu_ops(config: &Config) -> Vec<Op> {
+    if config.isu.app_name.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        op("get", config.isu.images_path.clone(), isu::images),
+        op("get", config.isu.products_path.clone(), isu::products),
+    ]
 }
 
 /// Every routed (method, path), for the OpenAPI agreement test.
@@ -171,8 +180,14 @@ pub fn router(state: AppState) -> Router {
             .layer(HandleErrorLayer::new(handle_timeout))
             .timeout(server.request_timeout),
     );
-    // What Roku calls has its own budget and never shares the devices' per-IP one.
-    let roku_routes = routes(roku_ops(&state.config)).layer(
+    // What Roku calls has its own budgets and never shares the devices' per-IP one; the push
+    // URL applies them around its signature check, the Instant Signup pair here.
+    let push_routes = routes(vec![op("post", PUSH_ROUTE, notifications::receive)]).layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(handle_timeout))
+            .timeout(server.request_timeout),
+    );
+    let roku_routes = routes(isu_ops(&state.config)).layer(
         ServiceBuilder::new()
             .layer(middleware::from_fn_with_state(
                 state.live.clone(),
@@ -189,7 +204,10 @@ pub fn router(state: AppState) -> Router {
             state.live.clone(),
             limits::per_ip,
         ));
-    let router = Router::new().merge(device_routes).merge(roku_routes);
+    let router = Router::new()
+        .merge(device_routes)
+        .merge(push_routes)
+        .merge(roku_routes);
     router
         .fallback(|| async { ApiError::not_found("not_found", "There is no such endpoint.") })
         .layer(
@@ -221,12 +239,83 @@ pub fn router(state: AppState) -> Router {
                     ApiError::internal().into_response()
                 }))
                 // Shed load before it queues: past max_concurrency a request gets 503 at once.
-                .layer(HandleErrorLayer::new(handle_overload))
-                .load_shed()
-                .concurrency_limit(server.max_concurrency)
+                // One pool for the process (the state is shared, unlike a tower layer, which
+                // `Router::layer` would copy into every route).
+                .layer(middleware::from_fn_with_state(state.clone(), admit))
                 .layer(DefaultBodyLimit::max(server.body_limit)),
         )
         .with_state(state)
+}
+
+/// The push URL: its slot is taken after the signature verified (see `notifications`), so
+/// forgeries never hold one and verified pushes may use the reserved share.
+const PUSH_ROUTE: &str = "/roku/notifications";
+
+/// Reads the whole body within `server.body_read_timeout` *before* taking a slot, so a slow
+/// upload holds only its connection (capped per source), then takes a slot from the one
+/// process-wide pool or sheds the request with 503.
+async fn admit(
+    State(state): State<AppState>,
+    request: Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let server = &state.config.server;
+    let (parts, body) = request.into_parts();
+    let read = axum::body::to_bytes(body, server.body_limit);
+    let bytes = match tokio::time::timeout(server.body_read_timeout, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return closing(if too_large {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "The request body is too large.",
+                )
+            } else {
+                ApiError::bad_request("invalid_request", "The request body could not be read.")
+            });
+        }
+        Err(_) => {
+            metrics::counter!("roku_bridge_slow_bodies_total").increment(1);
+            return closing(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "The request body did not arrive in time.",
+            ));
+        }
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let is_push = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| p.as_str() == PUSH_ROUTE);
+    if is_push {
+        return next.run(request).await;
+    }
+    let Some(_permit) = state.admission.admit() else {
+        return overloaded().into_response();
+    };
+    next.run(request).await
+}
+
+/// An error after which nothing more is read from the connection.
+fn closing(error: ApiError) -> axum::response::Response {
+    let mut response = error.into_response();
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
+}
+
+pub(crate) fn overloaded() -> ApiError {
+    ApiError::unavailable(
+        "overloaded",
+        "The bridge is at capacity; try again shortly.",
+        Duration::from_secs(1),
+    )
 }
 
 /// Largest total of header names and values accepted (hyper's own limit is far higher).
@@ -376,19 +465,6 @@ async fn handle_timeout(err: BoxError) -> ApiError {
         ApiError::unavailable(
             "timeout",
             "The bridge could not answer in time; try again.",
-            Duration::from_secs(1),
-        )
-    } else {
-        tracing::error!(error = %err, "unexpected middleware error");
-        ApiError::internal()
-    }
-}
-
-async fn handle_overload(err: BoxError) -> ApiError {
-    if err.is::<tower::load_shed::error::Overloaded>() {
-        ApiError::unavailable(
-            "overloaded",
-            "The bridge is at capacity; try again shortly.",
             Duration::from_secs(1),
         )
     } else {

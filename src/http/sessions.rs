@@ -9,11 +9,17 @@ use serde_json::{Value, json};
 use super::{
     AppState,
     error::ApiError,
-    extract::{DeviceSession, JsonBody},
+    extract::{ClientSource, DeviceSession, JsonBody},
 };
-use crate::{domain::ids::PurchaseId, provider::NewCustomer, services::sessions::SignedIn};
+use crate::{
+    domain::{
+        email::{account_key, normalize_email},
+        ids::PurchaseId,
+    },
+    provider::NewCustomer,
+    services::{error::ServiceError, sessions::SignedIn},
+};
 
-const MAX_EMAIL: usize = 254;
 const MAX_PASSWORD: usize = 1024;
 const MAX_NAME: usize = 100;
 
@@ -32,6 +38,7 @@ pub struct SessionRequest {
 
 pub async fn create(
     State(state): State<AppState>,
+    ClientSource(source): ClientSource,
     JsonBody(req): JsonBody<SessionRequest>,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(refresh) = &req.refresh_token {
@@ -43,6 +50,11 @@ pub async fn create(
         .filter(|_| req.password.is_none())
     {
         let purchase_id = parse_purchase_id(purchase_id)?;
+        // Anyone may try a purchase id, and each try may cost a Roku call: a small budget per
+        // source, far below the share of Roku's limit these sign-ins get.
+        if let Some(source) = source {
+            state.live.load().limits.check_anonymous_source(source)?;
+        }
         let email = match req.email.as_deref().map(str::trim) {
             Some(email) => Some(check_email(email)?),
             None => None,
@@ -85,11 +97,23 @@ pub async fn create(
         first_name: req.first_name,
         last_name: req.last_name,
     };
+    // Guessing one account's password from many addresses meets a budget per account: past a
+    // few wrong passwords each further one doubles the wait, whoever sends it.
+    let account = account_key(&new.email);
+    let live = state.live.load();
+    if !req.register {
+        live.limits.check_sign_in(&account)?;
+    }
     let signed_in = state
         .sign_in
         .with_password(new, req.register, purchase_id.as_ref())
-        .await?;
-    Ok(render(signed_in))
+        .await;
+    match &signed_in {
+        Err(ServiceError::InvalidCredentials) => live.limits.record_sign_in_failure(&account),
+        Ok(_) if !req.register => live.limits.record_sign_in_success(&account),
+        _ => {}
+    }
+    Ok(render(signed_in?))
 }
 
 /// `POST /roku/sessions/revoke`: the signed-in customer signs out every device.
@@ -119,16 +143,11 @@ fn parse_purchase_id(raw: &str) -> Result<PurchaseId, ApiError> {
 }
 
 fn check_email(email: &str) -> Result<String, ApiError> {
-    let ok = email.len() <= MAX_EMAIL
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
-    if ok {
-        Ok(email.to_string())
-    } else {
-        Err(ApiError::new(
+    normalize_email(email).map_err(|_| {
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_email",
             "The email address is not valid.",
-        ))
-    }
+        )
+    })
 }

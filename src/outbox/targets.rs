@@ -28,7 +28,10 @@ impl HttpTargets {
             let publisher = config.provider.publisher_id.clone().unwrap_or_default();
             push.push((
                 PROVIDER_TARGET.to_string(),
-                format!("{}/roku/push-notification/{publisher}", urls.push),
+                crate::outbound::url_with_segments(
+                    &urls.push,
+                    &["roku", "push-notification", &publisher],
+                )?,
             ));
         }
         for t in &config.relay.targets {

@@ -14,7 +14,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::{Access, Customer, NewCustomer, Provider, ProviderError, ReceiptForward};
-use crate::config::{CleengUrls, ProviderConfig};
+use crate::{
+    config::{CleengUrls, ProviderConfig},
+    outbound::url_with_segments,
+};
 
 /// Longest provider message we pass on; Cleeng's are one sentence, anything longer is noise.
 const MAX_MESSAGE: usize = 200;
@@ -117,7 +120,7 @@ impl Provider for Cleeng {
         if status.is_success() {
             return customer_from(&value, email, "login");
         }
-        let (code, message) = error_of(&value, status);
+        let (code, message) = self.error_of(&value, status);
         match code.as_str() {
             "USER0001" | "USER0003" => Err(ProviderError::WrongCredentials),
             _ if status == StatusCode::UNAUTHORIZED => Err(ProviderError::WrongCredentials),
@@ -147,7 +150,7 @@ impl Provider for Cleeng {
         if status.is_success() {
             return customer_from(&value, &customer.email, "register");
         }
-        let (code, message) = error_of(&value, status);
+        let (code, message) = self.error_of(&value, status);
         if code == "USER0002" {
             return Err(ProviderError::CustomerExists);
         }
@@ -166,22 +169,32 @@ impl Provider for Cleeng {
         if status.is_success() {
             return Ok(());
         }
-        let (code, message) = error_of(&value, status);
+        let (code, message) = self.error_of(&value, status);
         Err(rejected(status, code, message))
     }
 
     async fn access(&self, customer_id: &str, offer_id: &str) -> Result<Access, ProviderError> {
-        let url = format!(
-            "{}/3.1/entitlements/customer_id/{}/offer_id/{}",
-            self.urls.core,
-            path_segment(customer_id),
-            path_segment(offer_id)
-        );
+        let url = url_with_segments(
+            &self.urls.core,
+            &[
+                "3.1",
+                "entitlements",
+                "customer_id",
+                customer_id,
+                "offer_id",
+                offer_id,
+            ],
+        )
+        .map_err(|_| ProviderError::Rejected {
+            status: 400,
+            code: "invalid_id".into(),
+            message: "an id that cannot go in a URL path".into(),
+        })?;
         let (status, value) = self
             .send(self.publisher_request(Method::GET, url), "access")
             .await?;
         if !status.is_success() {
-            let (code, message) = error_of(&value, status);
+            let (code, message) = self.error_of(&value, status);
             return Err(rejected(status, code, message));
         }
         // Both shapes are seen: the fields at the top level or under `responseData`.
@@ -205,6 +218,28 @@ impl Provider for Cleeng {
             expires_at,
         })
     }
+}
+
+impl Cleeng {
+    /// Cleeng's error, with every secret of ours that it could quote (the publisher token
+    /// travels in a header Cleeng may echo) replaced: the text goes on to devices.
+    fn error_of(&self, value: &Value, status: StatusCode) -> (String, String) {
+        error_of(value, status, self.publisher_token.expose_secret())
+    }
+}
+
+/// Longest provider error code passed on; Cleeng's are short identifiers.
+const MAX_CODE: usize = 40;
+
+fn cap(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let cut = (0..=max)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        text.truncate(cut);
+    }
+    text
 }
 
 fn rejected(status: StatusCode, code: String, message: String) -> ProviderError {
@@ -232,8 +267,9 @@ fn customer_from(value: &Value, email: &str, op: &str) -> Result<Customer, Provi
     })
 }
 
-/// Cleeng's error code and message from either error format.
-fn error_of(value: &Value, status: StatusCode) -> (String, String) {
+/// Cleeng's error code and message from either error format, `secret` replaced wherever it is
+/// quoted (before any cut, so no part of it survives), capped in length.
+fn error_of(value: &Value, status: StatusCode, secret: &str) -> (String, String) {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     let mut code = text(value.get("code"));
     let mut message = text(value.get("message"));
@@ -258,25 +294,19 @@ fn error_of(value: &Value, status: StatusCode) -> (String, String) {
             .unwrap_or("provider error")
             .to_string()
     });
-    if message.len() > MAX_MESSAGE {
-        let cut = (0..=MAX_MESSAGE)
-            .rev()
-            .find(|i| message.is_char_boundary(*i))
-            .unwrap_or(0);
-        message.truncate(cut);
-    }
-    (code, message)
-}
-
-/// Everything but RFC 3986's unreserved characters, so `S123_US` stays as Cleeng expects it.
-const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-fn path_segment(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, PATH_SEGMENT).to_string()
+    // Control characters would let a provider forge lines in whoever displays the text.
+    message.retain(|c| !c.is_control());
+    let redact = |text: String| {
+        if secret.is_empty() {
+            text
+        } else {
+            text.replace(secret, "***")
+        }
+    };
+    (
+        cap(redact(code), MAX_CODE),
+        cap(redact(message), MAX_MESSAGE),
+    )
 }
 
 #[cfg(test)]
@@ -289,6 +319,7 @@ mod tests {
         let (c, m) = error_of(
             &json!({"code": "USER0002", "message": "Customer already exists"}),
             s,
+            "",
         );
         assert_eq!(
             (c.as_str(), m.as_str()),
@@ -297,22 +328,43 @@ mod tests {
         let (c, m) = error_of(
             &json!({"responseData": null, "errors": ["Invalid offer"]}),
             s,
+            "",
         );
         assert_eq!((c.as_str(), m.as_str()), ("HTTP422", "Invalid offer"));
         let (c, _) = error_of(
             &json!({"errors": [{"code": "REQ0001", "message": "bad"}]}),
             s,
+            "",
         );
         assert_eq!(c, "REQ0001");
-        let (c, m) = error_of(&Value::Null, StatusCode::BAD_REQUEST);
+        let (c, m) = error_of(&Value::Null, StatusCode::BAD_REQUEST, "");
         assert_eq!((c.as_str(), m.as_str()), ("HTTP400", "Bad Request"));
     }
 
     #[test]
     fn long_messages_are_cut_on_a_character_boundary() {
         let long = "é".repeat(300);
-        let (_, m) = error_of(&json!({"message": long}), StatusCode::BAD_REQUEST);
+        let (_, m) = error_of(&json!({"message": long}), StatusCode::BAD_REQUEST, "");
         assert!(m.len() <= MAX_MESSAGE);
+    }
+
+    #[test]
+    fn our_secret_never_survives_in_a_provider_message() {
+        let secret = "pt-secret-0123456789";
+        let quoted = format!("{}token {secret} is not valid", "x".repeat(185));
+        let (_, m) = error_of(
+            &json!({"message": quoted, "code": secret}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            secret,
+        );
+        assert!(!m.contains("pt-secret"), "{m}");
+        assert!(m.len() <= MAX_MESSAGE);
+        let (c, m) = error_of(
+            &json!({"code": secret, "message": "a\nforged line"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            secret,
+        );
+        assert_eq!((c.as_str(), m.as_str()), ("***", "aforged line"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use reqwest::{StatusCode, header};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::transaction::{ValidatedTransaction, is_valid_transaction_id, parse_validate_response};
-use crate::config::RokuConfig;
+use crate::{config::RokuConfig, domain::ids::log_form, outbound::url_with_segments};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RokuError {
@@ -39,8 +39,15 @@ pub struct RokuClient {
     api_url: String,
     api_key: SecretString,
     limiter: Arc<DefaultDirectRateLimiter>,
+    /// The share of the limit anonymous sign-ins may use, so guesses cannot starve receipts.
+    anonymous: Option<DefaultDirectRateLimiter>,
+    /// Answers to anonymous sign-ins, reused for a short while: repeating an id is free.
+    answers: moka::future::Cache<String, Result<ValidatedTransaction, String>>,
     budget: Duration,
 }
+
+/// Longest an anonymous sign-in waits for its share before it is told to come back.
+const ANONYMOUS_WAIT: Duration = Duration::from_secs(2);
 
 impl RokuClient {
     pub fn new(config: &RokuConfig, api_key: SecretString) -> anyhow::Result<Self> {
@@ -53,8 +60,54 @@ impl RokuClient {
             api_url: config.api_url.trim_end_matches('/').to_string(),
             api_key,
             limiter: Arc::new(RateLimiter::direct(Quota::per_second(per_second))),
+            anonymous: NonZeroU32::new(config.anonymous_requests_per_second)
+                .map(|rate| RateLimiter::direct(Quota::per_second(rate.min(per_second)))),
+            answers: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(config.validation_cache_ttl)
+                .build(),
             budget: config.timeout,
         })
+    }
+
+    /// validate-transaction for a caller nobody has authenticated (a sign-in by purchase): a
+    /// recent answer for the same id is reused, and a new call waits for the anonymous share
+    /// of the limit — at most [`ANONYMOUS_WAIT`], then it is refused as unavailable.
+    pub async fn validate_anonymous(
+        &self,
+        transaction_id: &str,
+    ) -> Result<ValidatedTransaction, RokuError> {
+        if !is_valid_transaction_id(transaction_id) {
+            return Err(RokuError::BadTransactionId);
+        }
+        if let Some(answer) = self.answers.get(transaction_id).await {
+            return answer.map_err(RokuError::Refused);
+        }
+        if let Some(share) = &self.anonymous
+            && tokio::time::timeout(ANONYMOUS_WAIT, share.until_ready())
+                .await
+                .is_err()
+        {
+            metrics::counter!("roku_bridge_roku_anonymous_refused_total").increment(1);
+            return Err(RokuError::Unavailable(
+                "the anonymous share of Roku's limit is spent".into(),
+            ));
+        }
+        let answer = self.validate_transaction(transaction_id).await;
+        match &answer {
+            Ok(tx) => {
+                self.answers
+                    .insert(transaction_id.into(), Ok(tx.clone()))
+                    .await
+            }
+            Err(RokuError::Refused(reason)) => {
+                self.answers
+                    .insert(transaction_id.into(), Err(reason.clone()))
+                    .await
+            }
+            Err(_) => {}
+        }
+        answer
     }
 
     /// `GET …/validate-transaction/{apiKey}/{transactionId}`, JSON.
@@ -83,7 +136,7 @@ impl RokuClient {
                     .with_max_times(retries),
             )
             .when(RokuError::is_retryable)
-            .notify(|e, after| tracing::warn!(transaction_id, error = %e, retry_in = ?after, "Roku validate-transaction failed"))
+            .notify(|e, after| tracing::warn!(transaction_id = %log_form(transaction_id), error = %e, retry_in = ?after, "Roku validate-transaction failed"))
             .await
     }
 
@@ -102,14 +155,25 @@ impl RokuClient {
         result
     }
 
+    /// `{api_url}/listen/transaction-service.svc/validate-transaction/{key}/{id}`, each of the
+    /// last two a percent-encoded path segment, so neither can add, remove or climb segments.
+    fn validate_url(&self, transaction_id: &str) -> Result<String, RokuError> {
+        url_with_segments(
+            &self.api_url,
+            &[
+                "listen",
+                "transaction-service.svc",
+                "validate-transaction",
+                self.api_key.expose_secret(),
+                transaction_id,
+            ],
+        )
+        .map_err(|_| RokuError::BadTransactionId)
+    }
+
     async fn validate_call(&self, transaction_id: &str) -> Result<ValidatedTransaction, RokuError> {
         self.limiter.until_ready().await;
-        let url = format!(
-            "{}/listen/transaction-service.svc/validate-transaction/{}/{}",
-            self.api_url,
-            self.api_key.expose_secret(),
-            transaction_id
-        );
+        let url = self.validate_url(transaction_id)?;
         let resp = self
             .http
             .get(url)
@@ -137,7 +201,7 @@ impl RokuClient {
                 // rate means Roku changed its format.
                 metrics::counter!("roku_bridge_roku_unreadable_answers_total").increment(1);
                 tracing::warn!(
-                    transaction_id,
+                    transaction_id = %log_form(transaction_id),
                     bytes = body.len(),
                     "unreadable validate-transaction answer"
                 );

@@ -86,15 +86,33 @@ struct CachedKeySet {
     url: String,
     keys: RwLock<Keys>,
     /// Serializes fetches and remembers the last one (for the refetch rate limit).
-    fetch: tokio::sync::Mutex<Option<Instant>>,
+    fetch: tokio::sync::Mutex<FetchState>,
 }
+
+/// When the set was last fetched, and — after failures — when the next try may go out.
+#[derive(Default)]
+struct FetchState {
+    last: Option<Instant>,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+/// First pause after a failed key-set fetch; it doubles per failure up to [`MAX_FETCH_BACKOFF`].
+const FIRST_FETCH_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_FETCH_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Longest push accepted: Roku's are a few kilobytes; anything far larger is refused before
+/// it is parsed.
+const MAX_PUSH_BYTES: usize = 32 * 1024;
+/// Longest `kid` considered: Roku's are short names.
+const MAX_KID: usize = 128;
 
 impl CachedKeySet {
     fn new(url: String) -> Self {
         Self {
             url,
             keys: RwLock::new(Arc::new(HashMap::new())),
-            fetch: tokio::sync::Mutex::new(None),
+            fetch: tokio::sync::Mutex::new(FetchState::default()),
         }
     }
 
@@ -108,7 +126,7 @@ impl CachedKeySet {
 
     async fn invalidate(&self) {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(HashMap::new());
-        *self.fetch.lock().await = None;
+        *self.fetch.lock().await = FetchState::default();
     }
 
     async fn refetch(
@@ -116,12 +134,23 @@ impl CachedKeySet {
         http: &reqwest::Client,
         refetch_interval: Duration,
     ) -> Result<(), PushAuthError> {
-        let mut last = self.fetch.lock().await;
+        let mut state = self.fetch.lock().await;
         // Whoever waited on the lock may find the set already refreshed by the holder.
-        if let Some(at) = *last
+        if let Some(at) = state.last
             && at.elapsed() < refetch_interval
         {
             return Ok(());
+        }
+        // A failed fetch is remembered, with a doubling pause, so an outage at Roku is not
+        // met with one fetch per push.
+        if let Some(at) = state.retry_at
+            && Instant::now() < at
+        {
+            metrics::counter!("roku_bridge_jwks_fetches_total", "outcome" => "skipped")
+                .increment(1);
+            return Err(PushAuthError::KeysUnavailable(
+                "the last fetch failed; waiting before the next".into(),
+            ));
         }
         let fetched = async {
             let resp = http
@@ -141,19 +170,17 @@ impl CachedKeySet {
         let set = match fetched {
             Ok(set) => set,
             Err(e) => {
-                // A failed fetch also counts against the interval unless nothing is cached,
-                // so an outage at Roku is not met with a retry per push.
-                if !self
-                    .keys
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .is_empty()
-                {
-                    *last = Some(Instant::now());
-                }
+                metrics::counter!("roku_bridge_jwks_fetches_total", "outcome" => "failed")
+                    .increment(1);
+                let backoff = FIRST_FETCH_BACKOFF
+                    .saturating_mul(1 << state.failures.min(16))
+                    .min(MAX_FETCH_BACKOFF);
+                state.failures = state.failures.saturating_add(1);
+                state.retry_at = Some(Instant::now() + backoff);
                 return Err(PushAuthError::KeysUnavailable(e));
             }
         };
+        metrics::counter!("roku_bridge_jwks_fetches_total", "outcome" => "ok").increment(1);
         let keys: HashMap<String, DecodingKey> = set
             .keys
             .iter()
@@ -164,7 +191,10 @@ impl CachedKeySet {
             .collect();
         tracing::info!(keys = keys.len(), url = %self.url, "Roku key set loaded");
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
-        *last = Some(Instant::now());
+        *state = FetchState {
+            last: Some(Instant::now()),
+            ..FetchState::default()
+        };
         Ok(())
     }
 }
@@ -293,8 +323,24 @@ impl PushVerifier {
     }
 }
 
-/// The header checks that need no key: RS256, a `kid`, and no key location of its own.
+/// The header checks that need no key: RS256, a `kid`, and no key location of its own. The
+/// cheapest come first (size, three base64url parts), so garbage costs no parse, and a `kid`
+/// that is no plausible key name costs no key-set fetch.
 fn checked_kid(token: &str) -> Result<String, PushAuthError> {
+    if token.len() > MAX_PUSH_BYTES {
+        return Err(PushAuthError::Invalid("too large"));
+    }
+    let base64url = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let mut parts = token.split('.');
+    let shaped = parts.by_ref().take(3).filter(|p| base64url(p)).count() == 3;
+    if !shaped || parts.next().is_some() {
+        return Err(PushAuthError::Invalid("not a JWS"));
+    }
     let header =
         jsonwebtoken::decode_header(token).map_err(|_| PushAuthError::Invalid("not a JWS"))?;
     if header.jku.is_some() || header.x5u.is_some() || header.x5c.is_some() || header.jwk.is_some()
@@ -304,7 +350,15 @@ fn checked_kid(token: &str) -> Result<String, PushAuthError> {
     if header.alg != Algorithm::RS256 {
         return Err(PushAuthError::Invalid("algorithm is not RS256"));
     }
-    header.kid.ok_or(PushAuthError::Invalid("no key id"))
+    let kid = header.kid.ok_or(PushAuthError::Invalid("no key id"))?;
+    let plausible = kid.len() <= MAX_KID
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    if !plausible {
+        return Err(PushAuthError::Invalid("implausible key id"));
+    }
+    Ok(kid)
 }
 
 #[cfg(test)]
@@ -497,6 +551,53 @@ mod tests {
                 .await,
             Err(PushAuthError::KeysUnavailable(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_failing_key_set_is_fetched_with_backoff_not_per_push() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(500))
+            .mount(&server)
+            .await;
+        let v = verifier(&server, false);
+        // Signed first: signing is slow in a debug build, and the pushes must arrive together.
+        let tokens: Vec<_> = (0..200)
+            .map(|i| sign(header(&format!("rotated-{i}")), PROD_KEY))
+            .collect();
+        for token in tokens {
+            assert!(matches!(
+                v.verify_push(&token).await,
+                Err(PushAuthError::KeysUnavailable(_))
+            ));
+        }
+        let fetches = server.received_requests().await.unwrap().len();
+        assert_eq!(fetches, 1, "one fetch, then the backoff answers");
+    }
+
+    #[tokio::test]
+    async fn garbage_is_refused_before_any_key_is_looked_up() {
+        let server = roku().await;
+        let v = verifier(&server, false);
+        let big = format!("{}.e30.sig", "a".repeat(MAX_PUSH_BYTES));
+        let mut odd_kid = header("x");
+        odd_kid.kid = Some("../../etc/passwd".into());
+        for token in [
+            "x".to_string(),
+            "a.b".into(),
+            "a.b.c.d".into(),
+            "a..c".into(),
+            "a+b.c.d".into(),
+            big,
+            sign(odd_kid, PROD_KEY),
+        ] {
+            assert!(
+                matches!(v.verify_push(&token).await, Err(PushAuthError::Invalid(_))),
+                "{}",
+                &token[..token.len().min(40)]
+            );
+        }
+        assert!(server.received_requests().await.unwrap().is_empty());
     }
 
     #[test]

@@ -267,6 +267,7 @@ pub fn parse_validate_response(body: &[u8]) -> Result<ValidatedTransaction, Tran
 /// what keeps the URL path intact is checked.
 pub fn is_valid_transaction_id(id: &str) -> bool {
     !id.is_empty()
+        && !crate::domain::ids::is_dot_segment(id)
         && id.len() <= MAX_TRANSACTION_ID
         && id
             .bytes()
@@ -397,7 +398,9 @@ mod tests {
             assert!(is_valid_transaction_id(ok), "{ok}");
         }
         assert!(is_valid_transaction_id(&"a".repeat(1024)));
-        for bad in ["", "a/b", "a?b", "a#b", "a%2F", "a b", "a\nb", "é"] {
+        for bad in [
+            "", ".", "..", "a/b", "a?b", "a#b", "a%2F", "a b", "a\nb", "é",
+        ] {
             assert!(!is_valid_transaction_id(bad), "{bad:?}");
         }
         assert!(!is_valid_transaction_id(&"a".repeat(1025)));

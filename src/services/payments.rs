@@ -300,6 +300,14 @@ impl Payments {
                 "rokuCustomerId from the device is not the one Roku names; Roku's is used"
             );
         }
+        // One link rule on every path: a Roku customer linked to one account is never
+        // silently moved to another (its purchases sign that account in).
+        if let Some(rcid) = &roku_rcid
+            && let Some(account) = self.store.account(rcid).await?
+            && account.customer_id != customer.id
+        {
+            return Err(ServiceError::PurchaseLinkedElsewhere);
+        }
         // One provider receipt per offer, each claimed and confirmed on its own (idempotent per
         // purchaseId and offer); the answer is granted when all are.
         let mut receipts = Vec::with_capacity(offers.len());
@@ -322,10 +330,11 @@ impl Payments {
             // The Roku account that paid is this customer's: later pushes for it find them.
             let linked = async {
                 let taken = if verified {
-                    self.store
+                    // Checked above; another account may have taken it meanwhile, and keeps it.
+                    !self
+                        .store
                         .link_account(&rcid, &customer.id, Some(&customer.email))
-                        .await?;
-                    false
+                        .await?
                 } else {
                     // Unverified, it never moves a link another customer holds.
                     !self
@@ -621,13 +630,13 @@ impl Payments {
     async fn advance(&self, key: &ReceiptKey, step: Step, outcome: Option<&Outcome>) {
         match self.store.advance_receipt(key, step, outcome).await {
             Ok(Some(state)) if state != step.target() => {
-                tracing::info!(purchase = %key, ?step, %state, "receipt already settled elsewhere");
+                tracing::info!(purchase = %key.log_form(), ?step, %state, "receipt already settled elsewhere");
             }
             Ok(_) => {}
             // Not recorded: polling still settles it, and a repeat forward is one the provider
             // dedupes on purchaseId.
             Err(e) => {
-                tracing::warn!(purchase = %key, ?step, error = %e, "receipt state not recorded")
+                tracing::warn!(purchase = %key.log_form(), ?step, error = %e, "receipt state not recorded")
             }
         }
     }
@@ -761,7 +770,7 @@ impl Payments {
                 self.poll_access(receipt).await
             }
             Err(ProviderError::Rejected { code, message, .. }) => {
-                tracing::info!(purchase = %receipt.key, code, "receipt rejected by provider");
+                tracing::info!(purchase = %receipt.key.log_form(), code, "receipt rejected by provider");
                 let outcome = Outcome::Rejected {
                     code: code.clone(),
                     message: message.clone(),
@@ -772,7 +781,7 @@ impl Payments {
             }
             Err(ProviderError::Unavailable { reason, .. }) => {
                 tracing::warn!(
-                    purchase = %receipt.key,
+                    purchase = %receipt.key.log_form(),
                     reason,
                     "provider down: receipt queued for the relay"
                 );
@@ -888,7 +897,7 @@ impl Payments {
                     };
                     self.advance(&receipt.key, Step::Granted, Some(&outcome))
                         .await;
-                    tracing::info!(purchase = %receipt.key, "payment confirmed");
+                    tracing::info!(purchase = %receipt.key.log_form(), "payment confirmed");
                     return Phase::Granted {
                         expires_at: access.expires_at,
                     };
@@ -896,7 +905,7 @@ impl Payments {
                 Ok(_) => {}
                 // A failed check is not an answer; the next one may succeed within the budget.
                 Err(e) => {
-                    tracing::debug!(purchase = %receipt.key, error = %e, "access check failed")
+                    tracing::debug!(purchase = %receipt.key.log_form(), error = %e, "access check failed")
                 }
             }
             if Instant::now() >= deadline {
@@ -974,7 +983,7 @@ fn priced_order(line: &PurchaseLine, roku: Option<&ValidatedTransaction>) -> (Or
 }
 
 fn store_down(key: &ReceiptKey, e: &StoreError) -> Phase {
-    tracing::error!(purchase = %key, error = %e, "store unavailable");
+    tracing::error!(purchase = %key.log_form(), error = %e, "store unavailable");
     Phase::Unavailable {
         retry_after: Duration::from_secs(5),
     }

@@ -52,6 +52,14 @@ pub struct Ack {
     pub response_key: String,
 }
 
+/// A push whose signature checked out, not yet stored.
+pub struct Verified {
+    token: String,
+    claims: Value,
+    /// Production or Roku's test key set: a test push is stored, acknowledged and nothing more.
+    key_set: KeySet,
+}
+
 /// Built once at startup from its collaborators (hence the public fields: no constructor to
 /// restate them).
 pub struct Pushes {
@@ -72,6 +80,12 @@ pub struct Pushes {
 impl Pushes {
     /// Verifies and stores one push; `Ok` means Roku may be told 200.
     pub async fn receive(&self, body: &[u8]) -> ServiceResult<Ack> {
+        let verified = self.verify(body).await?;
+        self.accept(verified).await
+    }
+
+    /// The signature check alone: what may be done before the push is given a slot.
+    pub async fn verify(&self, body: &[u8]) -> ServiceResult<Verified> {
         let token = std::str::from_utf8(body)
             .map(str::trim)
             .map_err(|_| ServiceError::PushRefused("not UTF-8"))?;
@@ -90,9 +104,21 @@ impl Pushes {
                 }
             }
         })?;
-        let claims = verified.claims;
-        let key_set = verified.key_set;
+        Ok(Verified {
+            token: token.to_string(),
+            claims: verified.claims,
+            key_set: verified.key_set,
+        })
+    }
 
+    /// Stores (or acts on) a push that verified; `Ok` means Roku may be told 200.
+    pub async fn accept(&self, verified: Verified) -> ServiceResult<Ack> {
+        let Verified {
+            token,
+            claims,
+            key_set,
+        } = verified;
+        let token = token.as_str();
         let message_type = claims["x-Roku-message-type"].as_str().unwrap_or_default();
         if message_type == INVALIDATE_KEYS_MESSAGE_TYPE {
             self.verifier.invalidate().await;
@@ -302,10 +328,15 @@ impl Pushes {
                 .into_iter()
                 .next()
         {
-            self.store
+            customer = if self
+                .store
                 .link_account(rcid, &receipt.customer_id, None)
-                .await?;
-            customer = Some(receipt.customer_id);
+                .await?
+            {
+                Some(receipt.customer_id)
+            } else {
+                self.store.account(rcid).await?.map(|a| a.customer_id)
+            };
         }
         self.revoke_orphaned_addons(event, rcid, customer.as_deref())
             .await?;

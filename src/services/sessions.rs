@@ -16,7 +16,7 @@ use crate::{
     provider::{Customer, NewCustomer, Provider, ProviderError, generated_password},
     roku::{client::RokuClient, isu::email_hash, transaction::Verdict},
     session::{Sessions, TokenError, refresh_hash},
-    store::Store,
+    store::{Store, refresh_tokens::Taken},
 };
 
 /// A signed-in device's tokens.
@@ -66,14 +66,25 @@ impl SignIn {
                 TokenError::Expired => ServiceError::RefreshExpired,
                 TokenError::Invalid => ServiceError::RefreshInvalid,
             })?;
-        if !self
+        match self
             .store
             .take_refresh(&refresh_hash(refresh_token))
             .await?
         {
-            return Err(ServiceError::RefreshUsed);
+            Taken::Rotated { family } => self.issue_in(&customer, rcid, family).await,
+            Taken::Reused { revoked, .. } => {
+                // A rotated token came back: whoever holds it copied it. Both halves of the
+                // family stop working; the customer signs in again.
+                metrics::counter!("roku_bridge_refresh_reuse_total").increment(1);
+                tracing::warn!(
+                    customer_id = %customer.id,
+                    revoked,
+                    "refresh token reused: its family is revoked"
+                );
+                Err(ServiceError::RefreshUsed)
+            }
+            Taken::Unknown => Err(ServiceError::RefreshUsed),
         }
-        self.issue(&customer, rcid).await
     }
 
     /// Creates the customer at the provider (or logs in with `new` as credentials when
@@ -127,7 +138,7 @@ impl SignIn {
         purchase_id: &PurchaseId,
         email: Option<&str>,
     ) -> ServiceResult<SignedIn> {
-        let rcid = self.entitled_roku_customer(purchase_id).await?;
+        let rcid = self.entitled_roku_customer(purchase_id, true).await?;
         let mut linked = self.store.account(&rcid).await?;
         if linked.is_none() {
             // An Instant Signup may be waiting in the outbox for this customer: do it now.
@@ -159,9 +170,13 @@ impl SignIn {
             ProviderError::CustomerExists => ServiceError::CustomerExistsForPurchase,
             other => other.into(),
         })?;
-        self.store
+        if !self
+            .store
             .link_account(&rcid, &customer.id, Some(&customer.email))
-            .await?;
+            .await?
+        {
+            return Err(ServiceError::PurchaseLinkedElsewhere);
+        }
         if let Err(e) = self
             .store
             .record_email_hash(
@@ -193,27 +208,43 @@ impl SignIn {
         purchase_id: &PurchaseId,
         customer: &Customer,
     ) -> ServiceResult<String> {
-        let rcid = self.entitled_roku_customer(purchase_id).await?;
+        let rcid = self.entitled_roku_customer(purchase_id, false).await?;
         match self.store.account(&rcid).await? {
             Some(account) if account.customer_id != customer.id => {
                 Err(ServiceError::PurchaseLinkedElsewhere)
             }
             Some(_) => Ok(rcid),
             None => {
-                self.store
+                // Another sign-in may have linked it since the look: the first link stands.
+                if self
+                    .store
                     .link_account(&rcid, &customer.id, Some(&customer.email))
-                    .await?;
-                Ok(rcid)
+                    .await?
+                {
+                    Ok(rcid)
+                } else {
+                    Err(ServiceError::PurchaseLinkedElsewhere)
+                }
             }
         }
     }
 
-    /// Asks Roku about the purchase: it must exist, be entitled and name its customer.
-    async fn entitled_roku_customer(&self, purchase_id: &PurchaseId) -> ServiceResult<String> {
+    /// Asks Roku about the purchase: it must exist, be entitled and name its customer. An
+    /// `anonymous` caller (no password, no token) spends only the anonymous share of Roku's
+    /// limit and may get a recent answer again.
+    async fn entitled_roku_customer(
+        &self,
+        purchase_id: &PurchaseId,
+        anonymous: bool,
+    ) -> ServiceResult<String> {
         let Some(roku) = &self.roku else {
             return Err(ServiceError::RokuNotConfigured);
         };
-        let tx = roku.validate_transaction(purchase_id.as_str()).await?;
+        let tx = if anonymous {
+            roku.validate_anonymous(purchase_id.as_str()).await?
+        } else {
+            roku.validate_transaction(purchase_id.as_str()).await?
+        };
         if let Verdict::NotEntitled(reason) = tx.verdict() {
             return Err(ServiceError::InvalidReceipt(format!(
                 "Roku says this purchase is {reason}."
@@ -222,14 +253,27 @@ impl SignIn {
         tx.roku_customer_id.ok_or(ServiceError::NoRokuCustomer)
     }
 
-    /// Mints the pair and records the refresh token, so it can be rotated once and revoked.
+    /// Mints the pair of a new sign-in: its refresh token starts a family.
     async fn issue(&self, customer: &Customer, rcid: Option<String>) -> ServiceResult<SignedIn> {
+        self.issue_in(customer, rcid, uuid::Uuid::new_v4().simple().to_string())
+            .await
+    }
+
+    /// Mints the pair and records the refresh token in `family`, so it can be rotated once,
+    /// revoked, and its reuse recognised.
+    async fn issue_in(
+        &self,
+        customer: &Customer,
+        rcid: Option<String>,
+        family: String,
+    ) -> ServiceResult<SignedIn> {
         let tokens = self.tokens.issue(customer, rcid);
         self.store
             .save_refresh(
                 &refresh_hash(&tokens.refresh_token),
                 &customer.id,
                 tokens.refresh_expires_at,
+                &family,
             )
             .await?;
         Ok(SignedIn {

@@ -107,9 +107,15 @@ impl Signup {
             }
         };
         let linked = async {
-            self.store
+            if !self
+                .store
                 .link_account(rcid, &customer.id, Some(&account.email))
-                .await?;
+                .await?
+            {
+                tracing::warn!(
+                    "Instant Signup: Roku customer already linked to another account; kept"
+                );
+            }
             self.store
                 .record_email_hash(
                     &email_hash(&account.email),

@@ -16,20 +16,23 @@ const COLUMNS: &str = "roku_customer_id, customer_id, email";
 impl Store {
     /// Links a Roku customer to a provider customer; a later link for the same Roku customer
     /// replaces the earlier one (the customer signed in to another account on the device).
+    /// Links a Roku customer to `customer_id` unless it is already linked to another account:
+    /// the first link stands (a later poster cannot take the Roku customer over). `true` when
+    /// the Roku customer is now linked to `customer_id`, `false` when another account holds it.
     pub async fn link_account(
         &self,
         rcid: &str,
         customer_id: &str,
         email: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let now = now_ms();
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO accounts (roku_customer_id, customer_id, email, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $4)
              ON CONFLICT (roku_customer_id) DO UPDATE
-               SET customer_id = excluded.customer_id,
-                   email = COALESCE(excluded.email, accounts.email),
-                   updated_at = excluded.updated_at",
+               SET email = COALESCE(excluded.email, accounts.email),
+                   updated_at = excluded.updated_at
+               WHERE accounts.customer_id = excluded.customer_id",
         )
         .bind(rcid)
         .bind(customer_id)
@@ -37,7 +40,7 @@ impl Store {
         .bind(now)
         .execute(self.pool())
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     /// Links the Roku account unless it is already linked; whether this call linked it (or

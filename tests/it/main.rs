@@ -26,5 +26,6 @@ mod replicas;
 mod restart;
 mod roku;
 mod secrets;
+mod security;
 mod sessions;
 mod store;

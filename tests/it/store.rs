@@ -380,20 +380,28 @@ on_both_backends!(
     an_older_event_does_not_overwrite_a_newer_state
 );
 
-async fn accounts_link_and_relink(backend: Backend) {
+/// The first link stands: a Roku customer's purchases sign its account in, so a later poster
+/// must not take it over (issue 17). Relinking the same account is a no-op that keeps the email.
+async fn accounts_link_once_and_keep_the_first(backend: Backend) {
     let (store, _g) = fresh_store(backend).await;
-    store
-        .link_account("rc1", "C1", Some("a@example.com"))
-        .await
-        .unwrap();
-    store.link_account("rc1", "C2", None).await.unwrap();
+    assert!(
+        store
+            .link_account("rc1", "C1", Some("a@example.com"))
+            .await
+            .unwrap()
+    );
+    assert!(!store.link_account("rc1", "C2", None).await.unwrap());
+    assert!(store.link_account("rc1", "C1", None).await.unwrap());
     let acct = store.account("rc1").await.unwrap().unwrap();
     assert_eq!(
         (acct.customer_id.as_str(), acct.email.as_deref()),
-        ("C2", Some("a@example.com"))
+        ("C1", Some("a@example.com"))
     );
 }
-on_both_backends!(accounts_link_and_relink_on, accounts_link_and_relink);
+on_both_backends!(
+    accounts_link_once_and_keep_the_first_on,
+    accounts_link_once_and_keep_the_first
+);
 
 #[tokio::test]
 async fn the_sqlite_file_and_its_folder_are_created_on_first_run() {
