@@ -112,8 +112,14 @@ impl ProductMap {
                 bad(&e.to_string());
                 continue;
             }
-            if offer.is_empty() || offer.len() > MAX_ID_LEN || !offer.chars().all(is_id_char) {
-                bad("offer id must be 1 to 256 visible characters without spaces or `/`");
+            if offer.is_empty()
+                || offer.len() > MAX_ID_LEN
+                || !offer.chars().all(is_id_char)
+                || super::ids::is_dot_segment(offer)
+            {
+                bad(
+                    "offer id must be 1 to 256 visible characters without spaces or `/`, not . or ..",
+                );
                 continue;
             }
             if let Some(other) = reverse.insert(offer.clone(), code.clone()) {

@@ -180,6 +180,11 @@ proptest! {
     #[test]
     fn identity_codes_round_trip(code in "[^/?#%\\s\\p{Cc}]{1,40}") {
         let map = ProductMap::new(Rule::Identity, BTreeMap::new()).unwrap();
+        // `.` and `..` would resolve away in the provider's URL: refused, never round-tripped.
+        if code == "." || code == ".." {
+            prop_assert!(map.offer_for(&code).is_err());
+            return Ok(());
+        }
         let offer = map.offer_for(&code).unwrap();
         prop_assert_eq!(&offer, &code);
         prop_assert_eq!(map.code_for(&offer), Some(code));

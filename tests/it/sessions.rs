@@ -66,7 +66,7 @@ async fn registration_sends_cleeng_the_fields_it_requires() {
 }
 
 #[tokio::test]
-async fn refresh_rotates_and_the_old_refresh_token_stops_working() {
+async fn refresh_rotates_and_reusing_the_old_token_revokes_its_successor() {
     let app = TestApp::simulator("").await;
     let first = app.register("cy@example.com", None).await;
     let old = &first.refresh_token;
@@ -76,9 +76,15 @@ async fn refresh_rotates_and_the_old_refresh_token_stops_working() {
     let reused = app.refresh(old).await;
     assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
     assert_eq!(reused.code(), "invalid_token");
-    // The new one still works, once.
+    // Reuse means a copy exists: the family goes, the successor included (OAuth 2.0 BCP).
+    let successor = app.refresh(&second.refresh_token).await;
+    assert_eq!(successor.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(successor.code(), "invalid_token");
+    // Without reuse, a token still rotates exactly once.
+    let fresh = app.register("cy2@example.com", None).await;
+    let next = app.refresh(&fresh.refresh_token).await.session();
     assert_eq!(
-        app.refresh(&second.refresh_token).await.status,
+        app.refresh(&next.refresh_token).await.status,
         StatusCode::OK
     );
 }

@@ -83,6 +83,9 @@ api_url = "http://127.0.0.1:9"
 # Tests fire hundreds of requests from 127.0.0.1; tests/it/limits.rs turns these back on.
 per_ip_per_second = 0
 per_customer_per_second = 0
+[server]
+# Likewise for connections (tests/it/security.rs sets its own cap).
+max_connections_per_source = 0
 [relay]
 poll_interval = "50ms"
 initial_backoff = "100ms"
