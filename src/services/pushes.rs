@@ -234,17 +234,7 @@ impl Pushes {
             );
         }
         PushRecord {
-            push: NewPush {
-                message_key,
-                message_type: message_type.to_string(),
-                transaction_type: event.map(|e| e.transaction_type.to_string()),
-                transaction_id: event.and_then(|e| e.transaction_id.clone()),
-                roku_customer_id: rcid,
-                product_code: event.and_then(|e| e.product_code.clone()),
-                raw_jws: token.to_string(),
-                event_json: event_json.map(Value::to_string),
-                test: false,
-            },
+            push: stored_push(token, message_type, message_key, event_json, event, false),
             deliveries,
             subscription: event.and_then(|e| Subscription::from_push(e, EpochMs::now())),
         }
@@ -273,17 +263,7 @@ impl Pushes {
             Vec::new()
         };
         PushRecord {
-            push: NewPush {
-                message_key,
-                message_type: message_type.to_string(),
-                transaction_type: event.map(|e| e.transaction_type.to_string()),
-                transaction_id: event.and_then(|e| e.transaction_id.clone()),
-                roku_customer_id: rcid,
-                product_code: event.and_then(|e| e.product_code.clone()),
-                raw_jws: token.to_string(),
-                event_json: event_json.map(Value::to_string),
-                test: true,
-            },
+            push: stored_push(token, message_type, message_key, event_json, event, true),
             deliveries,
             subscription: None,
         }
@@ -432,5 +412,27 @@ impl Pushes {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The push row itself, as Roku sent it and as it was read.
+fn stored_push(
+    token: &str,
+    message_type: &str,
+    message_key: String,
+    event_json: Option<&Value>,
+    event: Option<&PushEvent>,
+    test: bool,
+) -> NewPush {
+    NewPush {
+        message_key,
+        message_type: message_type.to_string(),
+        transaction_type: event.map(|e| e.transaction_type.to_string()),
+        transaction_id: event.and_then(|e| e.transaction_id.clone()),
+        roku_customer_id: event.and_then(|e| e.customer_id.clone()),
+        product_code: event.and_then(|e| e.product_code.clone()),
+        raw_jws: token.to_string(),
+        event_json: event_json.map(Value::to_string),
+        test,
     }
 }

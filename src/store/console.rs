@@ -4,23 +4,17 @@
 
 use sqlx::{Row, any::AnyRow};
 
-use super::{DeliveryKind, OutboxStatus, Store, StoreError, now_ms};
+use crate::domain::receipt::{ReceiptState, UnknownState};
 
-/// One outbox row as the console lists it (no payload: it may be large, and a push's payload
-/// is the customer's signed event, shown decoded on the Pushes page instead).
-#[derive(Debug, Clone)]
-pub struct DeliveryRow {
-    pub id: i64,
-    pub target: String,
-    pub kind: DeliveryKind,
-    pub dedupe_key: String,
-    pub status: OutboxStatus,
-    pub attempts: i64,
-    pub next_attempt_at: i64,
-    pub created_at: i64,
-    pub delivered_at: Option<i64>,
-    pub last_error: Option<String>,
-}
+use super::{
+    OutboxStatus, Store, StoreError, now_ms,
+    outbox::{self, ROW_COLUMNS},
+};
+
+/// One outbox row as the console lists it: the operator command's row (no payload: it may be
+/// large, and a push's payload is the customer's signed event, shown decoded on the Pushes
+/// page instead).
+pub use super::outbox::OutboxRow as DeliveryRow;
 
 /// Which deliveries a page shows.
 #[derive(Debug, Clone, Default)]
@@ -52,28 +46,10 @@ pub struct ReceiptRow {
     pub purchase_id: String,
     pub customer_id: String,
     pub roku_customer_id: Option<String>,
-    pub state: String,
+    pub state: ReceiptState,
     pub outcome_json: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-const DELIVERY_COLUMNS: &str = "id, target, kind, dedupe_key, status, attempts, next_attempt_at,
-                                created_at, delivered_at, last_error";
-
-fn delivery_from(r: &AnyRow) -> Result<DeliveryRow, StoreError> {
-    Ok(DeliveryRow {
-        id: r.try_get("id")?,
-        target: r.try_get("target")?,
-        kind: r.try_get::<String, _>("kind")?.parse()?,
-        dedupe_key: r.try_get("dedupe_key")?,
-        status: r.try_get::<String, _>("status")?.parse()?,
-        attempts: r.try_get("attempts")?,
-        next_attempt_at: r.try_get("next_attempt_at")?,
-        created_at: r.try_get("created_at")?,
-        delivered_at: r.try_get("delivered_at")?,
-        last_error: r.try_get("last_error")?,
-    })
 }
 
 fn receipt_row_from(r: &AnyRow) -> Result<ReceiptRow, StoreError> {
@@ -81,7 +57,10 @@ fn receipt_row_from(r: &AnyRow) -> Result<ReceiptRow, StoreError> {
         purchase_id: r.try_get("purchase_id")?,
         customer_id: r.try_get("customer_id")?,
         roku_customer_id: r.try_get("roku_customer_id")?,
-        state: r.try_get("state")?,
+        state: r
+            .try_get::<String, _>("state")?
+            .parse()
+            .map_err(|e: UnknownState| StoreError::Unavailable(e.to_string()))?,
         outcome_json: r.try_get("outcome_json")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
@@ -98,7 +77,7 @@ impl Store {
         filter: &DeliveryFilter,
     ) -> Result<Vec<DeliveryRow>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM outbox
+            "SELECT {ROW_COLUMNS} FROM outbox
              WHERE ($1 = '' OR target = $1) AND ($2 = '' OR status = $2) AND ($3 < 0 OR id < $3)
              ORDER BY id DESC LIMIT $4"
         ))
@@ -108,18 +87,18 @@ impl Store {
         .bind(filter.limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(delivery_from).collect()
+        rows.iter().map(outbox::row_from).collect()
     }
 
     /// The deliveries a push owes (its relays and follow-up share its message key).
     pub async fn deliveries_keyed(&self, dedupe_key: &str) -> Result<Vec<DeliveryRow>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM outbox WHERE dedupe_key = $1 ORDER BY id"
+            "SELECT {ROW_COLUMNS} FROM outbox WHERE dedupe_key = $1 ORDER BY id"
         ))
         .bind(dedupe_key)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(delivery_from).collect()
+        rows.iter().map(outbox::row_from).collect()
     }
 
     /// (target, status, count) over the whole outbox, for the overview.

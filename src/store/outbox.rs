@@ -93,7 +93,27 @@ pub struct OutboxRow {
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub created_at: i64,
+    pub delivered_at: Option<i64>,
     pub last_error: Option<String>,
+}
+
+pub(super) const ROW_COLUMNS: &str =
+    "id, target, kind, dedupe_key, status, attempts, next_attempt_at,
+                                      created_at, delivered_at, last_error";
+
+pub(super) fn row_from(r: &sqlx::any::AnyRow) -> Result<OutboxRow, StoreError> {
+    Ok(OutboxRow {
+        id: r.try_get("id")?,
+        target: r.try_get("target")?,
+        kind: r.try_get::<String, _>("kind")?.parse()?,
+        dedupe_key: r.try_get("dedupe_key")?,
+        status: r.try_get::<String, _>("status")?.parse()?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        created_at: r.try_get("created_at")?,
+        delivered_at: r.try_get("delivered_at")?,
+        last_error: r.try_get("last_error")?,
+    })
 }
 
 fn item_from(r: &sqlx::any::AnyRow) -> Result<OutboxItem, StoreError> {
@@ -275,29 +295,14 @@ impl Store {
         status: Option<OutboxStatus>,
         limit: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, target, kind, dedupe_key, status, attempts, next_attempt_at, created_at, last_error
-             FROM outbox WHERE ($1 = '' OR status = $1) ORDER BY id DESC LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {ROW_COLUMNS} FROM outbox WHERE ($1 = '' OR status = $1) ORDER BY id DESC LIMIT $2"
+        ))
         .bind(status.map(OutboxStatus::as_str).unwrap_or(""))
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OutboxRow {
-                    id: r.try_get("id")?,
-                    target: r.try_get("target")?,
-                    kind: r.try_get::<String, _>("kind")?.parse()?,
-                    dedupe_key: r.try_get("dedupe_key")?,
-                    status: r.try_get::<String, _>("status")?.parse()?,
-                    attempts: r.try_get("attempts")?,
-                    next_attempt_at: r.try_get("next_attempt_at")?,
-                    created_at: r.try_get("created_at")?,
-                    last_error: r.try_get("last_error")?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()
+        rows.iter().map(row_from).collect()
     }
 
     /// Puts dead items (one, or all) back in the queue with a fresh retry window.
