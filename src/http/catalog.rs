@@ -19,7 +19,6 @@ use super::{
 use crate::{
     domain::catalog::{self, Date, GetPurchases, OrderItem, OwnedPurchase, QueryParams},
     domain::{subscription::Subscription, time::EpochMs},
-    store::now_ms,
 };
 
 /// Every request of Roku's add-on workflow sets `version` to 2; other versions have other
@@ -66,7 +65,7 @@ pub async fn query(
     let today = params
         .purchase_options_map
         .is_none()
-        .then(|| Date::from_unix_ms(now_ms().max(0) as u64));
+        .then(|| Date::from_unix_ms(EpochMs::now().0.max(0) as u64));
     let options = params
         .purchase_options_map
         .unwrap_or(configured.purchase_options_map);
@@ -192,12 +191,12 @@ pub async fn upgrade_preview(
             "`from` is not a SKU of the catalog.",
         ));
     };
-    let now = now_ms().max(0) as u64;
+    let now = EpochMs::now().0.max(0) as u64;
     let period_ms = u64::from(from.kind.months().unwrap_or(1)) * 30 * 86_400_000;
     let mut end = None;
     for sub in subscriptions(&state, &session.sub).await? {
         if sub.product_code == q.from
-            && let Some(expires) = sub.expires_at.filter(|e| e.0 > now_ms())
+            && let Some(expires) = sub.expires_at.filter(|e| e.0 > EpochMs::now().0)
         {
             end = Some(expires.0 as u64);
         }

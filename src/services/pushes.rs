@@ -43,7 +43,7 @@ use crate::{
         isu::email_hash,
         jws::{KeySet, PushAuthError, PushVerifier},
     },
-    store::{NewPush, Store, StoreError, batch::PushWriter, pushes::PushRecord},
+    store::{NewDelivery, NewPush, Store, StoreError, batch::PushWriter, pushes::PushRecord},
 };
 
 /// What the push URL answers: 200 with this body (the event's `responseKey`, or empty).
@@ -197,6 +197,17 @@ impl Pushes {
         Ok(Ack { response_key })
     }
 
+    /// The exact JWS, owed to every push target, in order per Roku customer.
+    fn relays(&self, token: &str, message_key: &str, rcid: &Option<String>) -> Vec<NewDelivery> {
+        let relay = Delivery::Push {
+            jws: token.to_string(),
+        };
+        self.push_targets
+            .iter()
+            .map(|target| relay.to(target, message_key, rcid.clone()))
+            .collect()
+    }
+
     /// Everything one push writes, in the one transaction that stores it.
     fn plan(
         &self,
@@ -207,14 +218,7 @@ impl Pushes {
         event: Option<&PushEvent>,
     ) -> PushRecord {
         let rcid = event.and_then(|e| e.customer_id.clone());
-        let relay = Delivery::Push {
-            jws: token.to_string(),
-        };
-        let mut deliveries: Vec<_> = self
-            .push_targets
-            .iter()
-            .map(|target| relay.to(target, message_key.clone(), rcid.clone()))
-            .collect();
+        let mut deliveries = self.relays(token, &message_key, &rcid);
         // An Instant Signup sale owes the customer an account: created by the outbox, so it
         // survives a crash and is retried while the provider is down.
         if let Some(account) = event.and_then(SignupAccount::from_push) {
@@ -251,14 +255,8 @@ impl Pushes {
         event: Option<&PushEvent>,
     ) -> PushRecord {
         let rcid = event.and_then(|e| e.customer_id.clone());
-        let relay = Delivery::Push {
-            jws: token.to_string(),
-        };
         let deliveries = if self.relay_test_pushes {
-            self.push_targets
-                .iter()
-                .map(|target| relay.to(target, message_key.clone(), rcid.clone()))
-                .collect()
+            self.relays(token, &message_key, &rcid)
         } else {
             Vec::new()
         };
