@@ -12,7 +12,9 @@ use crate::{
     backend::Backend,
     fake_roku::{self, FakeRoku, KID, ROKU_KEY, WRONG_KEY},
     helpers::{
-        PUBLISHER_ID, PUSH_PATH, TestApp, cleeng::bodies_at, order, publisher_hook, wait_for,
+        PUBLISHER_ID, PUSH_PATH, TestApp,
+        cleeng::{Accepted, bodies_at},
+        order, publisher_hook, wait_for,
     },
     on_both_backends,
 };
@@ -215,7 +217,11 @@ on_both_backends!(
 
 async fn pushes_wait_out_a_provider_outage_and_arrive_in_order_per_customer(backend: Backend) {
     let (app, _roku) = app_with_roku(backend, "").await;
-    pushes_answered(&app, ResponseTemplate::new(503)).await;
+    app.mock()
+        .push_relay_answers(ResponseTemplate::new(503))
+        .until_replaced()
+        .mount()
+        .await;
     let mut sent = Vec::new();
     for (i, (kind, rcid)) in [
         ("Sale", "A"),
@@ -242,13 +248,14 @@ async fn pushes_wait_out_a_provider_outage_and_arrive_in_order_per_customer(back
         app.cleeng_requests(PUSH_PATH).await.len() >= 4
     })
     .await;
-    app.cleeng.reset().await;
-    accept_pushes(&app).await;
+    // The outage mock stays beneath the accepting one: no retry meets an empty server.
+    let accepted = Accepted::default();
+    app.mock().push_relay_into(&accepted).mount().await;
     wait_for("everything delivered after recovery", || async {
-        relayed(&app).await.len() == 5
+        accepted.bodies().len() == 5
     })
     .await;
-    let got = relayed(&app).await;
+    let got = accepted.bodies();
     for customer in ["A", "B"] {
         let expected: Vec<_> = sent
             .iter()

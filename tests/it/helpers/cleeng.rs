@@ -63,6 +63,13 @@ impl<'a> CleengMock<'a> {
         self
     }
 
+    /// The last mock answers only while no other mock on its route does: an outage that a
+    /// later mount ends. Ending it by `reset` instead leaves a moment with no mock at all, and
+    /// a retry landing there gets wiremock's 404, which the bridge rightly takes as final.
+    pub fn until_replaced(self) -> Self {
+        self.last(|m| m.with_priority(u8::MAX))
+    }
+
     /// The last mock answers once, ahead of the others on its route.
     pub fn once(self) -> Self {
         self.last(|m| m.up_to_n_times(1).with_priority(1))
@@ -226,9 +233,37 @@ impl<'a> CleengMock<'a> {
         )
     }
 
+    /// The push relay endpoint accepts, and keeps the bodies it accepted in `log`: what the
+    /// provider took, whatever attempts an outage before it refused.
+    pub fn push_relay_into(self, log: &Accepted) -> Self {
+        self.with(
+            Mock::given(method("POST"))
+                .and(path(PUSH_PATH))
+                .respond_with(log.clone()),
+        )
+    }
+
     /// Every POST on any route answers `status`: the whole provider up or down at once.
     pub fn every_post(self, status: u16) -> Self {
         self.with(Mock::given(method("POST")).respond_with(ResponseTemplate::new(status)))
+    }
+}
+
+/// Bodies a mock answered 200 to, in the order it answered them.
+#[derive(Clone, Default)]
+pub struct Accepted(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Accepted {
+    pub fn bodies(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Respond for Accepted {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body = String::from_utf8(request.body.clone()).expect("a UTF-8 body");
+        self.0.lock().unwrap().push(body);
+        ResponseTemplate::new(200)
     }
 }
 
