@@ -260,5 +260,9 @@ async fn an_operator_sees_a_push_and_redrives_a_dead_delivery_in_a_browser() {
         .await
         .unwrap();
     shot(&client, "deliveries-phone").await;
-    client.close().await.unwrap();
+    // Ending the WebDriver session is cleanup, not behaviour: chromedriver sometimes answers
+    // the DELETE with an error once the browser has gone, and `Driver` kills it regardless.
+    if let Err(e) = client.close().await {
+        eprintln!("note: closing the WebDriver session failed: {e}");
+    }
 }
