@@ -7,7 +7,10 @@
 //! issuer and audience, so a token minted for one purpose (or forged with `alg: none`, or
 //! signed with another key) is refused. This module is pure; the handlers do the storing.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use rand::RngCore;
@@ -21,6 +24,10 @@ pub const ACCESS_AUDIENCE: &str = "roku-device";
 const REFRESH_AUDIENCE: &str = "roku-bridge-refresh";
 /// Clock skew tolerated between the bridge replicas that mint and verify.
 const LEEWAY_SECS: u64 = 30;
+/// Access tokens remembered once verified. A device sends the same token for its whole
+/// lifetime, so a few tens of thousands cover every device active in one access-token TTL; a
+/// token pushed out is simply verified again.
+const VERIFIED_CAPACITY: u64 = 50_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccessClaims {
@@ -69,6 +76,14 @@ pub struct Sessions {
     decoding: DecodingKey,
     access_ttl: Duration,
     refresh_ttl: Duration,
+    /// Access tokens whose signature, issuer and audience already verified, by their whole
+    /// text. Safe because an access token is stateless: nothing can make a genuine one invalid
+    /// before its `exp` (sign-out retires refresh tokens, never access tokens), and `exp` is
+    /// checked again on every hit. Only a token that verified is ever inserted, and the key is
+    /// the entire token, so a forgery can neither match an entry nor evict one without first
+    /// being a valid token of ours. Decoding was the largest single cost of a cached
+    /// entitlement check.
+    verified: moka::sync::Cache<Box<str>, Arc<AccessClaims>>,
 }
 
 impl Sessions {
@@ -78,6 +93,11 @@ impl Sessions {
             decoding: DecodingKey::from_secret(key),
             access_ttl,
             refresh_ttl,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                // No token outlives its TTL (plus the leeway), so neither does its entry.
+                .time_to_live(access_ttl + Duration::from_secs(LEEWAY_SECS))
+                .build(),
         }
     }
 
@@ -120,8 +140,18 @@ impl Sessions {
         }
     }
 
-    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        self.decode(token, ACCESS_AUDIENCE)
+    pub fn verify_access(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
+        if let Some(claims) = self.verified.get(token) {
+            // jsonwebtoken's own rule: expired once `exp` is more than the leeway behind now.
+            if claims.exp + LEEWAY_SECS < now_secs() {
+                self.verified.invalidate(token);
+                return Err(TokenError::Expired);
+            }
+            return Ok(claims);
+        }
+        let claims: Arc<AccessClaims> = Arc::new(self.decode(token, ACCESS_AUDIENCE)?);
+        self.verified.insert(token.into(), claims.clone());
+        Ok(claims)
     }
 
     /// The customer a refresh token was issued to, if it is genuine and unexpired. Whether it
@@ -210,6 +240,43 @@ mod tests {
         assert_eq!(c.sub, "900000001");
         assert_eq!(c.rcid.as_deref(), Some("rc-1"));
         assert_eq!(c.exp - c.iat, 900);
+    }
+
+    fn sign_access(s: &Sessions, exp: u64) -> String {
+        let now = now_secs();
+        s.sign(&AccessClaims {
+            iss: ISSUER.into(),
+            aud: ACCESS_AUDIENCE.into(),
+            sub: "900000001".into(),
+            email: "ann@example.com".into(),
+            rcid: None,
+            iat: now - 60,
+            exp,
+        })
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_vouches_for_no_other_token() {
+        let s = sessions();
+        // At the very edge of the leeway: valid now, expired within a second.
+        let token = sign_access(&s, now_secs() - LEEWAY_SECS);
+        assert_eq!(s.verify_access(&token).unwrap().sub, "900000001");
+        assert_eq!(s.verify_access(&token).unwrap().sub, "900000001");
+        // The same claims under another key, and the genuine token with one byte changed.
+        let other = Sessions::new(
+            b"another-key-another-key-another-",
+            Duration::from_secs(900),
+            Duration::from_secs(86400),
+        );
+        let forged = sign_access(&other, now_secs() + 600);
+        assert_eq!(s.verify_access(&forged), Err(TokenError::Invalid));
+        let mut tampered = token.clone().into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(s.verify_access(&tampered), Err(TokenError::Invalid));
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(s.verify_access(&token), Err(TokenError::Expired));
     }
 
     #[test]

@@ -103,7 +103,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 /// The caller's verified access token.
-pub struct DeviceSession(pub AccessClaims);
+pub struct DeviceSession(pub std::sync::Arc<AccessClaims>);
 
 impl FromRequestParts<AppState> for DeviceSession {
     type Rejection = ApiError;

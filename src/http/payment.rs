@@ -159,8 +159,8 @@ pub async fn post(
         .map(|(field, item, required)| parse_item(item, &field, required))
         .collect::<Result<Vec<_>, _>>()?;
     let customer = Customer {
-        id: session.sub,
-        email: session.email,
+        id: session.sub.clone(),
+        email: session.email.clone(),
     };
     let answer = state
         .payments
