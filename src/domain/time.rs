@@ -22,6 +22,11 @@ impl EpochMs {
         )
     }
 
+    /// The wall-clock instant (before 1970 reads as the epoch itself).
+    pub fn to_system(self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(u64::try_from(self.0).unwrap_or(0))
+    }
+
     /// Cleeng's `expiresAt` and JWT claims are whole seconds.
     pub fn from_secs(secs: i64) -> Self {
         Self(secs.saturating_mul(1000))

@@ -2,8 +2,9 @@
 //!
 //! Keys are (provider customer id, offer id). An answer is fresh for `granted_ttl` or
 //! `not_granted_ttl`; past that it is refreshed, and while the provider is down the old answer
-//! is served, marked stale, for up to `stale_if_error` more. moka's own expiry is set to
-//! TTL + stale window so that the stale copy is still there to serve.
+//! is served, marked stale, for up to `stale_if_error` more. moka keeps every entry for the
+//! longest TTL + the stale window so that the stale copy is still there to serve; each read
+//! applies the answer's own bound (a "not granted" is never served past its shorter one).
 //!
 //! Concurrent misses of one key share one provider call: they go through a second, tiny moka
 //! cache used only for its `try_get_with` coalescing (moka does not cache the error, and all
@@ -17,23 +18,58 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use moka::{Expiry, future::Cache, ops::compute::Op};
+use moka::{future::Cache, ops::compute::Op};
 use tokio::time::Instant;
 
 use crate::{
     config::EntitlementsConfig,
+    domain::time::EpochMs,
     provider::{Access, Provider, ProviderError},
 };
 
-pub type Key = (String, String);
+/// (provider customer id, offer id) in one allocation: a million of these are the cache's
+/// memory, and two `String`s cost twice the inline bytes and two heap blocks. The split index
+/// keeps the pair unambiguous whatever characters the ids hold.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    text: Box<str>,
+    split: u32,
+}
 
+impl Key {
+    fn new(customer_id: &str, offer_id: &str) -> Self {
+        let mut text = String::with_capacity(customer_id.len() + offer_id.len());
+        text.push_str(customer_id);
+        text.push_str(offer_id);
+        Self {
+            text: text.into_boxed_str(),
+            split: u32::try_from(customer_id.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn customer(&self) -> &str {
+        &self.text[..self.split as usize]
+    }
+
+    fn offer(&self) -> &str {
+        &self.text[self.split as usize..]
+    }
+}
+
+/// A cached answer, 32 bytes: both instants are stored as integers (wall clock in epoch
+/// milliseconds for the answer's `checkedAt`; the monotonic fetch start as nanoseconds since
+/// the cache was built, for "a later answer never loses to an older one").
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     access: Access,
-    checked_at: SystemTime,
+    checked_at: EpochMs,
     /// When the fetch that produced this answer started: a later answer never loses to it.
-    fetched: Instant,
+    fetched: Stamp,
 }
+
+/// Nanoseconds since the cache's own epoch (`Entitlements::epoch`), on tokio's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Stamp(u64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lookup {
@@ -60,27 +96,6 @@ impl Ttls {
     }
 }
 
-impl Expiry<Key, Entry> for Ttls {
-    fn expire_after_create(
-        &self,
-        _: &Key,
-        value: &Entry,
-        _: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(self.fresh_for(value) + self.stale)
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &Key,
-        value: &Entry,
-        _: std::time::Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(self.fresh_for(value) + self.stale)
-    }
-}
-
 /// Counters for the metrics endpoint and the benchmarks.
 #[derive(Debug, Default)]
 pub struct CacheStats {
@@ -91,6 +106,7 @@ pub struct CacheStats {
 }
 
 pub struct Entitlements {
+    epoch: Instant,
     cache: Cache<Key, Entry>,
     inflight: Cache<Key, Entry>,
     provider: Arc<dyn Provider>,
@@ -111,10 +127,14 @@ impl Entitlements {
             stale: config.stale_if_error,
         };
         Self {
+            epoch: Instant::now(),
             cache: Cache::builder()
                 .name("entitlements")
                 .max_capacity(config.max_capacity)
-                .expire_after(ttls)
+                // One TTL for every entry, the longest an answer may be kept (fresh + stale);
+                // `lookup` applies each answer's own bound on read. A per-entry expiry
+                // would cost a timer-wheel node per answer: a fifth of the cache's memory.
+                .time_to_live(ttls.granted.max(ttls.not_granted) + ttls.stale)
                 .support_invalidation_closures()
                 .build(),
             // Entries live here only between a fetch finishing and its waiters reading it.
@@ -130,10 +150,14 @@ impl Entitlements {
     }
 
     pub async fn lookup(&self, customer_id: &str, offer_id: &str) -> Result<Lookup, ProviderError> {
-        let key = (customer_id.to_string(), offer_id.to_string());
-        let current = self.cache.get(&key).await;
+        let key = Key::new(customer_id, offer_id);
+        let current = self
+            .cache
+            .get(&key)
+            .await
+            .filter(|entry| self.age(entry) < self.ttls.fresh_for(entry) + self.ttls.stale);
         if let Some(entry) = current
-            && entry.fetched.elapsed() < self.ttls.fresh_for(&entry)
+            && self.age(&entry) < self.ttls.fresh_for(&entry)
         {
             self.stats.hits.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("roku_bridge_entitlement_cache_total", "result" => "hit")
@@ -157,9 +181,8 @@ impl Entitlements {
                     metrics::counter!("roku_bridge_entitlement_cache_total", "result" => "stale")
                         .increment(1);
                     Ok(Lookup {
-                        access: entry.access,
-                        checked_at: entry.checked_at,
                         stale: true,
+                        ..fresh(entry)
                     })
                 }
                 None => Err((*error).clone()),
@@ -169,20 +192,16 @@ impl Entitlements {
 
     /// What a confirmed payment learned: cached at once, so the next check needs no provider call.
     pub async fn record(&self, customer_id: &str, offer_id: &str, access: Access) {
-        let key = (customer_id.to_string(), offer_id.to_string());
-        self.store(
-            key,
-            Entry {
-                access,
-                checked_at: SystemTime::now(),
-                fetched: Instant::now(),
-            },
-        )
-        .await;
+        let entry = Entry {
+            access,
+            checked_at: EpochMs::now(),
+            fetched: self.stamp(),
+        };
+        self.store(Key::new(customer_id, offer_id), entry).await;
     }
 
     pub async fn invalidate(&self, customer_id: &str, offer_id: &str) {
-        let key = (customer_id.to_string(), offer_id.to_string());
+        let key = Key::new(customer_id, offer_id);
         self.inflight.invalidate(&key).await;
         self.cache.invalidate(&key).await;
     }
@@ -193,7 +212,7 @@ impl Entitlements {
         let customer = customer_id.to_string();
         if let Err(e) = self
             .cache
-            .invalidate_entries_if(move |key, _| key.0 == customer)
+            .invalidate_entries_if(move |key, _| key.customer() == customer)
         {
             // Only when the cache was built without closures: forget everything instead.
             tracing::warn!(error = %e, "customer not invalidated alone");
@@ -213,15 +232,27 @@ impl Entitlements {
         self.cache.entry_count()
     }
 
+    fn stamp(&self) -> Stamp {
+        Stamp(u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// How long ago the fetch behind `entry` started.
+    fn age(&self, entry: &Entry) -> Duration {
+        Duration::from_nanos(self.stamp().0.saturating_sub(entry.fetched.0))
+    }
+
     async fn fetch(&self, key: Key) -> Result<Entry, ProviderError> {
-        let started = Instant::now();
+        let started = self.stamp();
         self.stats.provider_calls.fetch_add(1, Ordering::Relaxed);
-        let access = tokio::time::timeout(self.fetch_timeout, self.provider.access(&key.0, &key.1))
-            .await
-            .map_err(|_| ProviderError::unavailable("access check timed out"))??;
+        let access = tokio::time::timeout(
+            self.fetch_timeout,
+            self.provider.access(key.customer(), key.offer()),
+        )
+        .await
+        .map_err(|_| ProviderError::unavailable("access check timed out"))??;
         let entry = Entry {
             access,
-            checked_at: SystemTime::now(),
+            checked_at: EpochMs::now(),
             fetched: started,
         };
         Ok(self.store(key, entry).await)
@@ -251,7 +282,7 @@ impl Entitlements {
 fn fresh(entry: Entry) -> Lookup {
     Lookup {
         access: entry.access,
-        checked_at: entry.checked_at,
+        checked_at: entry.checked_at.to_system(),
         stale: false,
     }
 }
