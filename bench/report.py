@@ -190,6 +190,96 @@ if cust:
         verdict(cust["keys_after_shrink"] == 0),
     ))
 
+rs256 = (load("rs256.json") or {}).get("criterion_us", {})
+try:
+    with open(os.path.join(parts, "openssl-rsa-verify-us.txt")) as f:
+        openssl_us = float(f.read().strip())
+except (OSError, ValueError):
+    openssl_us = None
+full = rs256.get("RS256 verify + decode + parse event")
+if full:
+    rows.append((
+        "RS256 push verification + decode + parse (criterion, per push)",
+        f"{full:.1f} µs",
+        f"openssl speed rsa2048 raw verify {openssl_us:.1f} µs" if openssl_us else "-",
+        f"x{full / openssl_us:.2f}" if openssl_us else "-",
+        "<= 50 µs",
+        verdict(full <= 50),
+    ))
+
+
+def wrk_figures(name):
+    """req/s and p99 (ms) from one wrk --latency output."""
+    try:
+        with open(os.path.join(parts, name)) as f:
+            text = f.read()
+    except OSError:
+        return None
+    rps = p99 = None
+    for line in text.splitlines():
+        fields = line.split()
+        if line.startswith("Requests/sec:"):
+            rps = float(fields[1])
+        if fields[:1] == ["99%"]:
+            value = fields[1]
+            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+            for unit in ("us", "ms", "s"):
+                if value.endswith(unit):
+                    p99 = float(value[: -len(unit)]) * scale[unit]
+                    break
+    return {"rps": rps, "p99_ms": p99}
+
+
+growth_rows = []  # measure, size, figure, baseline, ratio
+growth = {"connections": {}, "memory": {}, "push_prefilled": []}
+for c in (64, 256, 1024):
+    b, k = wrk_figures(f"grow-bridge-{c}.txt"), wrk_figures(f"grow-ceiling-{c}.txt")
+    if not b or not k or not b["rps"] or not k["rps"]:
+        continue
+    growth["connections"][str(c)] = {"bridge": b, "ceiling": k}
+    growth_rows.append((
+        "cached lookup, closed loop (wrk -t2)",
+        f"{c} connections",
+        f"{b['rps']:,.0f} req/s, p99 {b['p99_ms']:.2f} ms",
+        f"ceiling {k['rps']:,.0f} req/s, p99 {k['p99_ms']:.2f} ms",
+        f"{b['rps'] / k['rps']:.0%} of the rate, p99 x{b['p99_ms'] / k['p99_ms']:.1f}",
+    ))
+for n in (100000, 1000000, 5000000):
+    if n == 1000000:
+        cache, plain = memory.get("entitlements"), memory.get("hashmap")
+    else:
+        cache = (load(f"memory-cache-{n}.json") or {}).get("entitlements")
+        plain = (load(f"memory-hashmap-{n}.json") or {}).get("hashmap")
+    if not cache or not plain:
+        continue
+    growth["memory"][str(n)] = {"cache": cache, "hashmap": plain}
+    growth_rows.append((
+        "RSS of cached entitlements",
+        f"{n:,} answers",
+        f"{cache['cache_mb']:,.0f} MB ({cache['bytes_per_entry']:.0f} B/answer)",
+        f"plain HashMap {plain['rss_after_mb'] - plain['rss_before_mb']:,.0f} MB ({plain['bytes_per_entry']:.0f} B)",
+        f"x{cache['bytes_per_entry'] / plain['bytes_per_entry']:.2f}",
+    ))
+prefilled = (load("push-prefilled.json") or {}).get("push_ingest", [])
+growth["push_prefilled"] = prefilled
+for row in push + prefilled:
+    stored = row.get("prefill", 0)
+    growth_rows.append((
+        f"push ingest, {row['store']}",
+        f"{stored:,} pushes already stored",
+        f"{row['bridge_msgs_per_s']:,.0f} msg/s, p99 ack {row['p99_ms']:.1f} ms",
+        f"bare INSERT {row['insert_per_s']:,.0f}/s (same store size)",
+        f"{row['ratio']:.0%}",
+    ))
+if ip:
+    growth_rows.append((
+        "per-IP limiter memory",
+        "1M distinct IPs, then 1M new ones after retain_recent()",
+        f"{ip['grown_mb']:.0f} MB at 1M keys; {ip['rss_after_second_fill_mb']:.0f} MB RSS after the 2nd 1M",
+        f"{ip['rss_after_fill_mb']:.0f} MB RSS after the 1st 1M",
+        f"x{ip['rss_after_second_fill_mb'] / ip['rss_after_fill_mb']:.2f} (bounded)",
+    ))
+
 document = {
     "timestamp": env.get("STAMP"),
     "machine": machine,
@@ -210,6 +300,12 @@ document = {
     "receipts": receipts,
     "receipts_fast_poll": receipts_fast,
     "memory": memory,
+    "rs256_us": rs256,
+    "openssl_rsa2048_verify_us": openssl_us,
+    "growth": growth,
+    "growth_table": [
+        dict(zip(("measure", "size", "figure", "baseline", "ratio"), r)) for r in growth_rows
+    ],
     "table": [
         dict(zip(("measure", "figure", "baseline", "ratio", "target", "verdict"), r)) for r in rows
     ],
@@ -226,3 +322,10 @@ print("| " + " | ".join(headers) + " |")
 print("|" + "---|" * len(headers))
 for r in rows:
     print("| " + " | ".join(r) + " |")
+if growth_rows:
+    print("\nHow cost grows (each size with its own same-run baseline)\n")
+    headers = ("measure", "size", "figure", "same-run baseline", "ratio")
+    print("| " + " | ".join(headers) + " |")
+    print("|" + "---|" * len(headers))
+    for r in growth_rows:
+        print("| " + " | ".join(r) + " |")

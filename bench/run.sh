@@ -159,6 +159,60 @@ stop "$b4_pid"
 log "6. memory (1 000 000 cached answers; limiter keys under churn)"
 "$ex/memory" 1000000 --json >"$out/memory.json"
 
+# --- 7: RS256 push verification ------------------------------------------------------------------
+# The bridge's whole verify (criterion, benches/hot_paths.rs) beside the CPU's raw RSA-2048 verify
+# (OpenSSL's own benchmark, key already parsed): the floor no RS256 implementation gets under.
+log "7. RS256 push verification (criterion) and openssl speed rsa2048 (raw verify)"
+cargo bench --quiet --bench hot_paths -- '^push/' --warm-up-time 1 --measurement-time "$secs" \
+  >"$out/criterion-push.txt" 2>&1
+python3 - "$root/target/criterion/push" >"$out/rs256.json" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+out = {}
+for name in os.listdir(d):
+    with open(os.path.join(d, name, "new", "estimates.json")) as f:
+        out[name] = json.load(f)["mean"]["point_estimate"] / 1000.0  # µs
+print(json.dumps({"criterion_us": out}))
+PY
+openssl speed -seconds "$((secs < 5 ? secs : 5))" rsa2048 2>/dev/null | awk '/^rsa 2048/ {sub(/s$/, "", $5); print $5 * 1e6}' \
+  >"$out/openssl-rsa-verify-us.txt" || true
+echo "RS256 push (criterion, µs): $(cat "$out/rs256.json"); openssl raw verify: $(cat "$out/openssl-rsa-verify-us.txt") µs" >&2
+
+# --- 8: how cost grows -----------------------------------------------------------------------------
+# Each measure at several sizes, each size with its own same-run baseline. BENCH_SKIP_GROWTH=1
+# skips the section (it adds about three minutes).
+if [ "${BENCH_SKIP_GROWTH:-}" != 1 ]; then
+  log "8a. cached throughput and closed-loop p99 at 64, 256 and 1024 connections"
+  ceil_port=$(free_port); g_port=$(free_port)
+  "$ex/ceiling" "127.0.0.1:$ceil_port" 2>/dev/null & ceil_pid=$!; pids+=("$ceil_pid")
+  # One load generator is one source address: the per-source connection cap would refuse it.
+  start_bridge growth "$g_port" 0 ROKU_BRIDGE__SERVER__MAX_CONNECTIONS_PER_SOURCE=0
+  g_pid=$bridge_pid
+  wait_http "http://127.0.0.1:$ceil_port/"
+  gb=http://127.0.0.1:$g_port
+  auth="Authorization: Bearer $(session "$gb")"
+  curl -fs -H "$auth" "$gb/roku/entitlements/S598742062-US" >/dev/null
+  for c in 64 256 1024; do
+    for target in ceiling bridge; do
+      url="http://127.0.0.1:$ceil_port/roku/entitlements/S598742062-US"
+      [ $target = bridge ] && url="$gb/roku/entitlements/S598742062-US"
+      wrk -t2 -c"$c" -d"${secs}s" --latency -H "$auth" "$url" >"$out/grow-$target-$c.txt"
+      echo "$target c=$c: $(awk '/Requests\/sec/ {print $2}' "$out/grow-$target-$c.txt") req/s," \
+        "p99 $(awk '$1 == "99%" {print $2}' "$out/grow-$target-$c.txt")" >&2
+    done
+  done
+  stop "$ceil_pid"; stop "$g_pid"
+
+  log "8b. RSS at 100 000 and 5 000 000 cached entitlements (1 000 000 is step 6)"
+  for n in 100000 5000000; do
+    "$ex/memory" cache "$n" >"$out/memory-cache-$n.json"
+    "$ex/memory" hashmap "$n" >"$out/memory-hashmap-$n.json"
+  done
+
+  log "8c. push ingest with 1 000 000 pushes already stored ($which)"
+  "$ex/push_ingest" "$pushes" 32 "$which" --json --prefill=1000000 >"$out/push-prefilled.json"
+fi
+
 # --- report ------------------------------------------------------------------------------------
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 BENCH_SECS=$secs BENCH_CONNS=$conns OLCONNS=$olconns LOAD_BEFORE="$load_before" LOAD_AFTER="$(loadavg)" \

@@ -3,8 +3,10 @@
 //! latency percentiles. The baseline, measured in the same run on the same store, is the bare
 //! storage ceiling: one committed single-row INSERT per push, at the same concurrency.
 //!
-//! cargo run --release --example push_ingest -- [pushes] [concurrency] [sqlite|postgres|both] [--json]
+//! cargo run --release --example push_ingest -- [pushes] [concurrency] [sqlite|postgres|both] [--json] [--prefill=N]
 //! With `--json`, stdout is only the JSON line (the table goes to stderr): `bench/run.sh` reads it.
+//! With `--prefill=N`, both stores (the baseline's and the bridge's) first get N stored pushes
+//! of the same size, so the figures show what a store that has run for months costs.
 //! PostgreSQL: ROKU_BRIDGE_TEST_PG (default postgres://postgres@127.0.0.1:5432/postgres).
 
 use std::{
@@ -29,6 +31,12 @@ async fn main() -> anyhow::Result<()> {
     let mut args: Vec<String> = std::env::args().collect();
     let as_json = args.iter().any(|a| a == "--json");
     args.retain(|a| a != "--json");
+    let prefill: u64 = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--prefill="))
+        .map(|n| n.parse().expect("--prefill=N takes a count"))
+        .unwrap_or(0);
+    args.retain(|a| !a.starts_with("--prefill="));
     // The human table: stdout normally, stderr under --json.
     macro_rules! table {
         ($($t:tt)*) => {
@@ -61,8 +69,10 @@ async fn main() -> anyhow::Result<()> {
             continue;
         }
         let (url, _dir) = fresh_store(backend).await?;
+        prefill_store(&url, prefill).await?;
         let baseline = insert_ceiling(&url, pushes, concurrency).await?;
         let (url, _dir2) = fresh_store(backend).await?;
+        prefill_store(&url, prefill).await?;
         let (rate, lat) = ingest(&url, &jwks, bodies.clone(), concurrency).await?;
         let pct = |p: f64| {
             lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0
@@ -75,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
             lat.last().unwrap().as_secs_f64() * 1000.0
         );
         rows.push(
-            json!({"store": backend, "pushes": pushes, "concurrency": concurrency,
+            json!({"store": backend, "pushes": pushes, "concurrency": concurrency, "prefill": prefill,
                 "bridge_msgs_per_s": rate, "insert_per_s": baseline, "ratio": rate / baseline,
                 "p50_ms": pct(0.5), "p99_ms": pct(0.99), "p999_ms": pct(0.999),
                 "max_ms": lat.last().unwrap().as_secs_f64() * 1000.0}),
@@ -136,6 +146,54 @@ async fn fresh_store(backend: &str) -> anyhow::Result<(String, Option<tempfile::
         .unwrap_or(&admin)
         .to_string();
     Ok((format!("{base}/{name}"), None))
+}
+
+/// `n` pushes already stored, the size of the benchmark's own (a 900-byte JWS each), written in
+/// one statement per 100 000 rows: the migrations run first through the bridge's own store.
+async fn prefill_store(url: &str, n: u64) -> anyhow::Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    roku_bridge::store::Store::connect(url).await?.close().await;
+    let started = Instant::now();
+    let chunk = 100_000u64;
+    let sqlite = url.starts_with("sqlite:");
+    let (sqlite_pool, pg_pool) = if sqlite {
+        (Some(sqlx::SqlitePool::connect(url).await?), None)
+    } else {
+        (None, Some(sqlx::PgPool::connect(url).await?))
+    };
+    for from in (0..n).step_by(chunk as usize) {
+        let to = (from + chunk).min(n) - 1;
+        if let Some(pool) = &sqlite_pool {
+            let sql = format!(
+                "WITH RECURSIVE s(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM s WHERE i < {to}) \
+                 INSERT INTO pushes (message_key, message_type, raw_jws, received_at) \
+                 SELECT 'prefill-' || i, 'roku.rpay.push', printf('%.900c', 'x'), 0 FROM s"
+            );
+            pool.execute(sql.as_str()).await?;
+        }
+        if let Some(pool) = &pg_pool {
+            let sql = format!(
+                "INSERT INTO pushes (message_key, message_type, raw_jws, received_at) \
+                 SELECT 'prefill-' || i, 'roku.rpay.push', repeat('x', 900), 0 \
+                 FROM generate_series({from}, {to}) AS i"
+            );
+            pool.execute(sql.as_str()).await?;
+        }
+    }
+    if let Some(pool) = sqlite_pool {
+        pool.close().await;
+    }
+    if let Some(pool) = pg_pool {
+        pool.execute("ANALYZE pushes").await?;
+        pool.close().await;
+    }
+    eprintln!(
+        "prefilled {n} pushes in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// The storage ceiling: a committed single-row INSERT per message through the bridge's own store.
