@@ -9,6 +9,7 @@ use std::future::Future;
 use tokio::net::TcpListener;
 
 pub mod admin;
+pub mod bounded_cache;
 pub mod cli;
 pub mod config;
 pub mod console;

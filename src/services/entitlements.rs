@@ -2,9 +2,10 @@
 //!
 //! Keys are (provider customer id, offer id). An answer is fresh for `granted_ttl` or
 //! `not_granted_ttl`; past that it is refreshed, and while the provider is down the old answer
-//! is served, marked stale, for up to `stale_if_error` more. moka keeps every entry for the
-//! longest TTL + the stale window so that the stale copy is still there to serve; each read
-//! applies the answer's own bound (a "not granted" is never served past its shorter one).
+//! is served, marked stale, for up to `stale_if_error` more. The answers live in a
+//! [`BoundedCache`] (a million of them in about a third of moka's memory): each read applies
+//! the answer's own bound (a "not granted" is never served past its shorter one), and an
+//! answer past TTL + stale window is the first to make room for a new one.
 //!
 //! Concurrent misses of one key share one provider call: they go through a second, tiny moka
 //! cache used only for its `try_get_with` coalescing (moka does not cache the error, and all
@@ -18,10 +19,11 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use moka::{future::Cache, ops::compute::Op};
+use moka::future::Cache;
 use tokio::time::Instant;
 
 use crate::{
+    bounded_cache::BoundedCache,
     config::EntitlementsConfig,
     domain::time::EpochMs,
     provider::{Access, Provider, ProviderError},
@@ -107,7 +109,7 @@ pub struct CacheStats {
 
 pub struct Entitlements {
     epoch: Instant,
-    cache: Cache<Key, Entry>,
+    cache: BoundedCache<Key, Entry>,
     inflight: Cache<Key, Entry>,
     provider: Arc<dyn Provider>,
     ttls: Ttls,
@@ -126,17 +128,14 @@ impl Entitlements {
             not_granted: config.not_granted_ttl,
             stale: config.stale_if_error,
         };
+        let epoch = Instant::now();
         Self {
-            epoch: Instant::now(),
-            cache: Cache::builder()
-                .name("entitlements")
-                .max_capacity(config.max_capacity)
-                // One TTL for every entry, the longest an answer may be kept (fresh + stale);
-                // `lookup` applies each answer's own bound on read. A per-entry expiry
-                // would cost a timer-wheel node per answer: a fifth of the cache's memory.
-                .time_to_live(ttls.granted.max(ttls.not_granted) + ttls.stale)
-                .support_invalidation_closures()
-                .build(),
+            epoch,
+            // An answer past its TTL and stale window is only taking up room.
+            cache: BoundedCache::new(
+                usize::try_from(config.max_capacity).unwrap_or(usize::MAX),
+                move |entry: &Entry| age(epoch, entry) >= ttls.fresh_for(entry) + ttls.stale,
+            ),
             // Entries live here only between a fetch finishing and its waiters reading it.
             inflight: Cache::builder()
                 .max_capacity(config.max_capacity.min(100_000))
@@ -154,7 +153,6 @@ impl Entitlements {
         let current = self
             .cache
             .get(&key)
-            .await
             .filter(|entry| self.age(entry) < self.ttls.fresh_for(entry) + self.ttls.stale);
         if let Some(entry) = current
             && self.age(&entry) < self.ttls.fresh_for(&entry)
@@ -203,42 +201,34 @@ impl Entitlements {
     pub async fn invalidate(&self, customer_id: &str, offer_id: &str) {
         let key = Key::new(customer_id, offer_id);
         self.inflight.invalidate(&key).await;
-        self.cache.invalidate(&key).await;
+        self.cache.remove(&key);
     }
 
-    /// Forgets every answer of one customer, whatever the offer (moka applies it lazily, but
-    /// no read sees an entry the predicate matched).
+    /// Forgets every answer of one customer, whatever the offer. A sign-out or a push is rare
+    /// next to lookups, so a pass over every shard (each locked in turn, briefly) is cheap.
     pub fn invalidate_customer(&self, customer_id: &str) {
-        let customer = customer_id.to_string();
-        if let Err(e) = self
-            .cache
-            .invalidate_entries_if(move |key, _| key.customer() == customer)
-        {
-            // Only when the cache was built without closures: forget everything instead.
-            tracing::warn!(error = %e, "customer not invalidated alone");
-            self.cache.invalidate_all();
-        }
+        self.cache.retain(|key, _| key.customer() != customer_id);
     }
 
     /// Forgets everything: after missing other replicas' invalidations, nothing cached is
     /// known to be current.
     pub fn invalidate_all(&self) {
-        self.cache.invalidate_all();
+        self.cache.clear();
         self.inflight.invalidate_all();
     }
 
-    /// Cached answers (moka's estimate: it settles pending work lazily).
+    /// Answers held, including any past their bounds that no read or new answer has
+    /// displaced yet.
     pub fn entry_count(&self) -> u64 {
-        self.cache.entry_count()
+        self.cache.len() as u64
     }
 
     fn stamp(&self) -> Stamp {
         Stamp(u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 
-    /// How long ago the fetch behind `entry` started.
     fn age(&self, entry: &Entry) -> Duration {
-        Duration::from_nanos(self.stamp().0.saturating_sub(entry.fetched.0))
+        age(self.epoch, entry)
     }
 
     async fn fetch(&self, key: Key) -> Result<Entry, ProviderError> {
@@ -261,22 +251,17 @@ impl Entitlements {
     /// Inserts unless a newer answer is already there (a grant recorded while this fetch was
     /// on the wire must not be overwritten by the older "not granted"). Returns what is cached.
     async fn store(&self, key: Key, entry: Entry) -> Entry {
-        let result = self
-            .cache
-            .entry(key)
-            .and_compute_with(|current| {
-                let op = match current {
-                    Some(c) if c.value().fetched > entry.fetched => Op::Nop,
-                    _ => Op::Put(entry),
-                };
-                std::future::ready(op)
-            })
-            .await;
-        match result {
-            moka::ops::compute::CompResult::Unchanged(kept) => *kept.value(),
+        self.cache.upsert_with(key, |current| match current {
+            Some(newer) if newer.fetched > entry.fetched => newer,
             _ => entry,
-        }
+        })
     }
+}
+
+/// How long ago the fetch behind `entry` started.
+fn age(epoch: Instant, entry: &Entry) -> Duration {
+    let now = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(now.saturating_sub(entry.fetched.0))
 }
 
 fn fresh(entry: Entry) -> Lookup {

@@ -160,7 +160,9 @@ async fn provider_down_queues_the_receipt_and_the_relay_delivers_it(backend: Bac
     let status = app.receipt_status(&token, "p-down", None).await;
     assert_eq!(
         (status.status, status.state()),
-        (StatusCode::ACCEPTED, "queued")
+        (StatusCode::ACCEPTED, "queued"),
+        "{}",
+        status.body
     );
 
     // The provider recovers; the relay's next attempt delivers the very same receipt.
