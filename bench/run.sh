@@ -2,11 +2,12 @@
 # The performance harness: every figure the product is held to, each beside a baseline measured in the
 # same run on the same machine, with a table on stdout and JSON in bench/results/.
 #
-#   bench/run.sh                 # ~4–5 minutes on 2 cores
-#   BENCH_SECS=3 bench/run.sh    # shorter runs per measure (noisier)
+#   bench/run.sh                 # ~8 minutes on 2 cores once built
+#   BENCH_SECS=5 bench/run.sh    # shorter runs per measure (noisier), ~5 minutes
 #
 # Environment: BENCH_SECS (seconds per load run, default 10), BENCH_CONNS (wrk connections,
 # default 64), BENCH_PUSHES (push ingest count, default 5000), BENCH_SKIP_PG=1 (SQLite only),
+# BENCH_SKIP_GROWTH=1 (no growth table),
 # ROKU_BRIDGE_TEST_PG (PostgreSQL admin URL for push ingest). See docs/PERFORMANCE.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
