@@ -505,10 +505,27 @@ impl Payments {
         receipts: &[Arc<Receipt>],
         wait: Duration,
     ) -> ServiceResult<PurchaseAnswer> {
-        for receipt in receipts {
-            self.ensure_confirming(receipt);
+        let deadline = Instant::now() + wait;
+        let joined: Vec<bool> = receipts
+            .iter()
+            .map(|r| !self.ensure_confirming(r))
+            .collect();
+        let mut phases = join_all(receipts.iter().map(|r| self.wait(r, wait))).await;
+        // A round already running when the request came (the POST's, say) may end unsettled
+        // long before this request's `wait` does: the rest of the wait gets a round of its
+        // own. Once only, and never after a round this request started, so a request costs
+        // the provider at most one round beyond the one it found.
+        let rejoin = phases
+            .iter()
+            .zip(&joined)
+            .any(|(phase, joined)| *joined && *phase == Phase::Pending);
+        if rejoin && Instant::now() < deadline {
+            for receipt in receipts {
+                self.ensure_confirming(receipt);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            phases = join_all(receipts.iter().map(|r| self.wait(r, left))).await;
         }
-        let phases = join_all(receipts.iter().map(|r| self.wait(r, wait))).await;
         let first = &receipts[0];
         if let Some((code, message)) = phases.iter().find_map(|p| match p {
             Phase::Rejected { code, message } => Some((code.clone(), message.clone())),
@@ -557,12 +574,13 @@ impl Payments {
         })
     }
 
-    /// Starts a confirmation round unless one is running or the outcome is final.
-    fn ensure_confirming(self: &Arc<Self>, receipt: &Arc<Receipt>) {
+    /// Starts a confirmation round unless one is running or the outcome is final; says
+    /// whether it started one.
+    fn ensure_confirming(self: &Arc<Self>, receipt: &Arc<Receipt>) -> bool {
         {
             let mut running = receipt.running.lock().unwrap_or_else(|p| p.into_inner());
             if *running || receipt.phase.borrow().is_final() {
-                return;
+                return false;
             }
             *running = true;
             // A queued receipt stays "queued" until the round finds the relay has forwarded
@@ -596,6 +614,7 @@ impl Payments {
                 this.live().remove(&receipt.key.stored());
             }
         });
+        true
     }
 
     /// Waits up to `wait` for the current round to settle, and returns the phase then.

@@ -82,7 +82,13 @@ async fn the_mapping_table_overrides_the_rule() {
 #[tokio::test]
 async fn access_that_never_turns_true_gives_202_and_the_status_url_finishes_it() {
     let (app, token) = TestApp::with_ann("").await;
-    let polls = accept_and_grant_after(&app, usize::MAX).await;
+    let polls = Arc::new(AtomicUsize::new(0));
+    app.mock()
+        .accepts_receipts()
+        .grants_after(usize::MAX, &polls)
+        .until_replaced()
+        .mount()
+        .await;
 
     let answer = app.post_receipt(&token, order("p-slow-1", "S1-US")).await;
     let body = &answer.body;
@@ -95,16 +101,65 @@ async fn access_that_never_turns_true_gives_202_and_the_status_url_finishes_it()
     // 1.5 s budget, 50 ms doubling to 200 ms: the bound the policy documents.
     assert!((2..=12).contains(&first_round), "{first_round} polls");
 
-    // The provider grants later; a status request starts a new round and sees it.
-    app.cleeng.reset().await;
+    // The provider grants later (mounted over the refusing check, so no poll ever meets an
+    // empty mock server); a status request starts a new round and sees it.
     app.mock().grants_after(1, &Arc::default()).mount().await;
     let status = app.receipt_status(&token, "p-slow-1", Some(5)).await;
     assert_eq!(status.status, StatusCode::OK, "{}", status.body);
     assert_eq!(status.state(), "granted");
-    assert!(
-        app.cleeng_requests("/roku/payment").await.is_empty(),
-        "no second forward"
+    assert_eq!(
+        app.cleeng_requests("/roku/payment").await.len(),
+        1,
+        "forwarded once, no second forward"
     );
+}
+
+/// `wait` is the caller's: a status request that finds the POST's round still polling, and
+/// sees it end unsettled, waits out the rest in a round of its own.
+#[tokio::test]
+async fn a_status_wait_outlasts_the_round_it_found_running() {
+    let (app, token) = TestApp::with_ann("").await;
+    app.mock()
+        .accepts_receipts()
+        .grants_after(usize::MAX, &Arc::default())
+        .until_replaced()
+        .mount()
+        .await;
+    let answer = app
+        .post_receipt_at("/roku/payment?wait=0", &token, order("p-rejoin", "S1-US"))
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+
+    // The grant appears only once the POST's round has ended unsettled (its metric says so),
+    // so only a later round can see it.
+    let grant_after_the_round = async {
+        let metrics = app.admin_url("/metrics");
+        loop {
+            let text = app
+                .http
+                .get(&metrics)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if text.lines().any(|l| {
+                l.starts_with("roku_bridge_confirmations_total{outcome=\"pending\"}")
+                    && !l.ends_with(" 0")
+            }) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        app.mock().grants_after(0, &Arc::default()).mount().await;
+    };
+    let (status, ()) = tokio::join!(
+        app.receipt_status(&token, "p-rejoin", Some(10)),
+        grant_after_the_round
+    );
+    assert_eq!(status.status, StatusCode::OK, "{}", status.body);
+    assert_eq!(status.state(), "granted");
 }
 
 #[tokio::test]
