@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{PUBLISHER_TOKEN, SIGNING_KEY, TestApp, order};
+use crate::helpers::{PUBLISHER_TOKEN, SIGNING_KEY, TestApp, order, routes::metric_sum as sample};
 
 async fn admin_get(app: &TestApp, path: &str) -> (StatusCode, String) {
     let resp = app.http.get(app.admin_url(path)).send().await.unwrap();
@@ -25,14 +25,6 @@ async fn health_and_readiness_answer_on_the_admin_listener_only() {
     // Not on the public API.
     let resp = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-}
-
-fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .reduce(|a, b| a + b)
 }
 
 #[tokio::test]

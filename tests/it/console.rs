@@ -394,12 +394,7 @@ async fn metrics_after_the_flow() {
         store.outbox_depth().await.unwrap() == (0, 0)
     })
     .await;
-    let scrape = reqwest::get(app.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = app.metrics().await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/observability");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("metrics.txt"), &scrape).unwrap();

@@ -152,15 +152,7 @@ async fn every_push_fixture_is_acknowledged_with_its_response_key(backend: Backe
     let rcid = sale["customerId"].as_str().unwrap();
     assert!(!store.subscriptions_of(rcid).await.unwrap().is_empty());
 
-    let metrics = app
-        .http
-        .get(app.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()

@@ -12,7 +12,7 @@ use wiremock::ResponseTemplate;
 
 use crate::{
     backend::Backend,
-    helpers::{PUBLISHER_TOKEN, TestApp, order},
+    helpers::{PUBLISHER_TOKEN, TestApp, order, routes::metric_sum},
     on_both_backends,
 };
 
@@ -133,23 +133,15 @@ async fn a_status_wait_outlasts_the_round_it_found_running() {
     // The grant appears only once the POST's round has ended unsettled (its metric says so),
     // so only a later round can see it.
     let grant_after_the_round = async {
-        let metrics = app.admin_url("/metrics");
-        loop {
-            let text = app
-                .http
-                .get(&metrics)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            if text.lines().any(|l| {
-                l.starts_with("roku_bridge_confirmations_total{outcome=\"pending\"}")
-                    && !l.ends_with(" 0")
-            }) {
-                break;
-            }
+        let ended_pending = |m: &str| {
+            metric_sum(
+                m,
+                "roku_bridge_confirmations_total",
+                &["outcome=\"pending\""],
+            )
+            .is_some_and(|n| n >= 1.0)
+        };
+        while !ended_pending(&app.metrics().await) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         app.mock().grants_after(0, &Arc::default()).mount().await;

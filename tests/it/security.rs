@@ -352,15 +352,7 @@ async fn reusing_a_rotated_refresh_token_revokes_its_whole_family() {
         app.refresh(&second.refresh_token).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let metrics = app
-        .http
-        .get(app.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("roku_bridge_refresh_reuse_total"),
         "{metrics}"

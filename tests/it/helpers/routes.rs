@@ -181,6 +181,18 @@ impl TestApp {
         self.post_receipt_at("/roku/payment", token, body).await
     }
 
+    /// The admin listener's `/metrics` scrape, as Prometheus would read it.
+    pub async fn metrics(&self) -> String {
+        let resp = self
+            .http
+            .get(self.admin_url("/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.text().await.unwrap()
+    }
+
     /// `GET /roku/payment/{purchase_id}`, waiting up to `wait` seconds when given.
     pub async fn receipt_status(
         &self,
@@ -239,4 +251,14 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
         serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("entitlements: {e}: {body}"))
     }
+}
+
+/// The sum of every sample of `name` whose labels include all of `labels` (`None` if there is
+/// none), from a `/metrics` scrape.
+pub fn metric_sum(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .reduce(|a, b| a + b)
 }
