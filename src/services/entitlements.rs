@@ -1,4 +1,4 @@
-//! Entitlement answers from a moka cache that never stampedes the provider.
+//! Entitlement answers from a bounded cache that never stampedes the provider.
 //!
 //! Keys are (provider customer id, offer id). An answer is fresh for `granted_ttl` or
 //! `not_granted_ttl`; past that it is refreshed, and while the provider is down the old answer
@@ -73,6 +73,12 @@ struct Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Stamp(u64);
 
+impl Stamp {
+    fn now(epoch: Instant) -> Self {
+        Self(u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lookup {
     pub access: Access,
@@ -95,6 +101,12 @@ impl Ttls {
         } else {
             self.not_granted
         }
+    }
+
+    /// How long an answer is kept at all: fresh, then servable as stale while the provider
+    /// is down. Past this it is only taking up room.
+    fn kept_for(&self, entry: &Entry) -> Duration {
+        self.fresh_for(entry) + self.stale
     }
 }
 
@@ -134,7 +146,7 @@ impl Entitlements {
             // An answer past its TTL and stale window is only taking up room.
             cache: BoundedCache::new(
                 usize::try_from(config.max_capacity).unwrap_or(usize::MAX),
-                move |entry: &Entry| age(epoch, entry) >= ttls.fresh_for(entry) + ttls.stale,
+                move |entry: &Entry| age(epoch, entry) >= ttls.kept_for(entry),
             ),
             // Entries live here only between a fetch finishing and its waiters reading it.
             inflight: Cache::builder()
@@ -153,7 +165,7 @@ impl Entitlements {
         let current = self
             .cache
             .get(&key)
-            .filter(|entry| self.age(entry) < self.ttls.fresh_for(entry) + self.ttls.stale);
+            .filter(|entry| self.age(entry) < self.ttls.kept_for(entry));
         if let Some(entry) = current
             && self.age(&entry) < self.ttls.fresh_for(&entry)
         {
@@ -195,7 +207,7 @@ impl Entitlements {
             checked_at: EpochMs::now(),
             fetched: self.stamp(),
         };
-        self.store(Key::new(customer_id, offer_id), entry).await;
+        self.store(Key::new(customer_id, offer_id), entry);
     }
 
     pub async fn invalidate(&self, customer_id: &str, offer_id: &str) {
@@ -224,7 +236,7 @@ impl Entitlements {
     }
 
     fn stamp(&self) -> Stamp {
-        Stamp(u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        Stamp::now(self.epoch)
     }
 
     fn age(&self, entry: &Entry) -> Duration {
@@ -245,12 +257,12 @@ impl Entitlements {
             checked_at: EpochMs::now(),
             fetched: started,
         };
-        Ok(self.store(key, entry).await)
+        Ok(self.store(key, entry))
     }
 
     /// Inserts unless a newer answer is already there (a grant recorded while this fetch was
     /// on the wire must not be overwritten by the older "not granted"). Returns what is cached.
-    async fn store(&self, key: Key, entry: Entry) -> Entry {
+    fn store(&self, key: Key, entry: Entry) -> Entry {
         self.cache.upsert_with(key, |current| match current {
             Some(newer) if newer.fetched > entry.fetched => newer,
             _ => entry,
@@ -260,8 +272,7 @@ impl Entitlements {
 
 /// How long ago the fetch behind `entry` started.
 fn age(epoch: Instant, entry: &Entry) -> Duration {
-    let now = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    Duration::from_nanos(now.saturating_sub(entry.fetched.0))
+    Duration::from_nanos(Stamp::now(epoch).0.saturating_sub(entry.fetched.0))
 }
 
 fn fresh(entry: Entry) -> Lookup {
