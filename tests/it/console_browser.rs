@@ -103,6 +103,20 @@ async fn shot(client: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
+/// Waits up to 10 s for `css` on the page a click is loading: `find` right after a click can
+/// run against the old page while the browser is still navigating.
+async fn appears(client: &Client, css: &str) {
+    if let Err(e) = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        let page = client.source().await.unwrap_or_default();
+        panic!("{css} never appeared ({e}):\n{page}");
+    }
+}
+
 /// Reloads `url` until `css` matches something, for up to 10 s.
 async fn wait_for_element(client: &Client, url: &str, css: &str) {
     for _ in 0..50 {
@@ -186,7 +200,7 @@ async fn an_operator_sees_a_push_and_redrives_a_dead_delivery_in_a_browser() {
         .click()
         .await
         .unwrap();
-    client.find(Locator::Css("#readiness")).await.unwrap();
+    appears(&client, "#readiness").await;
 
     // A push just sent shows on the Pushes page, with its deliveries.
     let jws = fake_roku::push(
@@ -226,7 +240,7 @@ async fn an_operator_sees_a_push_and_redrives_a_dead_delivery_in_a_browser() {
         .click()
         .await
         .unwrap();
-    client.find(Locator::Css("#redriven")).await.unwrap();
+    appears(&client, "#redriven").await;
     wait_for_element(
         &client,
         &app.admin_url("/console/deliveries?target=publisher"),
